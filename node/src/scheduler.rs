@@ -1,0 +1,484 @@
+//! The scheduler (SU role): gives every message of a process the next slot.
+//!
+//! A process item takes slot 0 of its own schedule (aop6); each later message gets the next
+//! slot, a millisecond `Timestamp` that strictly increases per process (the CU pages with
+//! `from = last cursor`, so equal timestamps could drop messages), a `Block-Height`, `Epoch` 0
+//! and the `Hash-Chain` the Rust SU computes:
+//! `base64url(sha256(prev_assignment_id ‖ prev_hash_chain))`, seeded with
+//! `base64url(sha256(process_id))` at slot 0. Each slot is recorded as an assignment data item
+//! signed by the node key, written in the same batch as the message and the process record.
+//! Scheduling is idempotent: an item already placed in a process returns its existing slot.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::ans104::{DataItem, ItemError, Tag, b64url_decode_32, b64url_encode};
+use crate::clock::Clock;
+use crate::keys::NodeKey;
+use crate::store::{Batch, Id, NodeMeta, ProcessRecord, ScheduleEntry, Store, StoreError};
+
+/// Arweave's target block time: the node's local block height advances once per this many ms.
+pub const BLOCK_TIME_MS: i64 = 120_000;
+
+/// Errors from scheduling.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// The item is not something this node schedules; `field` names what is wrong.
+    #[error("{field}: {reason}")]
+    Rejected {
+        /// The offending field, e.g. `target` or `tags.Type`.
+        field: &'static str,
+        /// Why it is rejected.
+        reason: String,
+    },
+    /// The process is not scheduled by this node.
+    #[error("process {0} is not scheduled by this node")]
+    UnknownProcess(String),
+    /// The message to assign is not held by this node.
+    #[error("message {0} is not held by this node")]
+    UnknownMessage(String),
+    /// Storage failed; nothing was scheduled.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Building the assignment failed.
+    #[error("signing the assignment failed: {0}")]
+    Sign(#[from] ItemError),
+}
+
+/// One slot of a process's schedule, as read from its signed assignment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Assignment {
+    /// The process id.
+    pub process: String,
+    /// The slot (`Nonce`).
+    pub slot: u64,
+    /// `Timestamp` in ms.
+    pub timestamp: i64,
+    /// `Block-Height`.
+    pub block_height: u64,
+    /// `Hash-Chain`.
+    pub hash_chain: String,
+    /// The assignment's own id.
+    pub id: String,
+    /// The scheduled message's id (the process id at slot 0).
+    pub message: String,
+}
+
+impl Assignment {
+    /// Reads an assignment's fields back from its tags.
+    pub fn from_item(item: &DataItem) -> Result<Assignment, StoreError> {
+        let bad = |name: &str| StoreError::Corrupt {
+            what: "assignment",
+            reason: format!("{} has no valid {name} tag", item.id_b64()),
+        };
+        let tag = |name: &'static str| item.tag(name).ok_or_else(|| bad(name));
+        let number = |name: &'static str| -> Result<u64, StoreError> {
+            tag(name)?.parse::<u64>().map_err(|_| bad(name))
+        };
+        Ok(Assignment {
+            process: tag("Process")?.to_string(),
+            slot: number("Nonce")?,
+            timestamp: tag("Timestamp")?
+                .parse::<i64>()
+                .map_err(|_| bad("Timestamp"))?,
+            block_height: number("Block-Height")?,
+            hash_chain: tag("Hash-Chain")?.to_string(),
+            id: item.id_b64(),
+            message: tag("Message")?.to_string(),
+        })
+    }
+}
+
+/// What [`Scheduler::submit`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The item got a new slot.
+    Scheduled(Assignment),
+    /// The item already had this slot; nothing was written.
+    AlreadyScheduled(Assignment),
+}
+
+impl Outcome {
+    /// The assignment either way.
+    pub fn assignment(&self) -> &Assignment {
+        match self {
+            Outcome::Scheduled(a) | Outcome::AlreadyScheduled(a) => a,
+        }
+    }
+}
+
+/// The next hash-chain link, as the Rust SU computes it.
+pub fn next_hash_chain(previous: &Id, previous_assignment: Option<&Id>) -> String {
+    let mut hasher = Sha256::new();
+    if let Some(id) = previous_assignment {
+        hasher.update(id);
+    }
+    hasher.update(previous);
+    b64url_encode(&hasher.finalize())
+}
+
+/// What an audit of a schedule found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuditReport {
+    /// Number of slots checked.
+    pub slots: u64,
+}
+
+enum Kind {
+    Process { module: String },
+    Message { process: Id, process_b64: String },
+}
+
+/// The scheduler.
+pub struct Scheduler {
+    store: Store,
+    key: Arc<NodeKey>,
+    address: String,
+    clock: Arc<dyn Clock>,
+    meta: NodeMeta,
+    // One writer at a time keeps slot allocation trivially gap-free; each critical section is a
+    // signature and an in-memory sled transaction, the fsync happens outside it.
+    lock: Mutex<()>,
+}
+
+impl Scheduler {
+    /// A scheduler writing to `store` and signing with `key`.
+    pub fn new(store: Store, key: Arc<NodeKey>, clock: Arc<dyn Clock>, meta: NodeMeta) -> Self {
+        Scheduler {
+            store,
+            address: key.address(),
+            key,
+            clock,
+            meta,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// The scheduler's address (the node key's).
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The node-wide facts the scheduler counts heights from.
+    pub fn meta(&self) -> &NodeMeta {
+        &self.meta
+    }
+
+    /// The current time and local block height, as `GET /timestamp` reports them.
+    pub fn now(&self) -> (i64, u64) {
+        let now = self.clock.now_ms();
+        (now, self.height_at(now))
+    }
+
+    fn height_at(&self, timestamp: i64) -> u64 {
+        let elapsed = timestamp.saturating_sub(self.meta.genesis_ms).max(0) / BLOCK_TIME_MS;
+        self.meta
+            .genesis_height
+            .saturating_add(u64::try_from(elapsed).unwrap_or(0))
+    }
+
+    fn guard(&self) -> MutexGuard<'_, ()> {
+        // A panic while holding the lock cannot leave a half-written schedule (the batch is
+        // atomic), so a poisoned lock is safe to keep using.
+        self.lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Schedules a verified `Type=Process` or `Type=Message` data item. The write is applied
+    /// but not yet durable: call [`Store::flush`] before acknowledging it.
+    pub fn submit(&self, item: &DataItem, raw: &[u8]) -> Result<Outcome, ScheduleError> {
+        let kind = self.classify(item)?;
+        let id = item.id();
+        let _guard = self.guard();
+        match kind {
+            Kind::Process { module } => {
+                if self.store.process(&id)?.is_some() {
+                    return Ok(Outcome::AlreadyScheduled(self.assignment_at(&id, 0)?));
+                }
+                let timestamp = self.clock.now_ms();
+                let mut record = ProcessRecord {
+                    id: item.id_b64(),
+                    owner: item.owner_address(),
+                    module,
+                    scheduler: self.address.clone(),
+                    next_slot: 0,
+                    last_timestamp: timestamp,
+                    last_block_height: self.height_at(timestamp),
+                    last_hash_chain: next_hash_chain(&id, None),
+                    last_assignment_id: String::new(),
+                };
+                let mut batch = Batch::new();
+                batch.put_item(&id, raw);
+                let assignment = self.append(&mut batch, &id, &mut record, timestamp, &id, &[])?;
+                self.store.apply(&batch)?;
+                Ok(Outcome::Scheduled(assignment))
+            }
+            Kind::Message {
+                process,
+                process_b64,
+            } => {
+                let mut record = self
+                    .store
+                    .process(&process)?
+                    .ok_or(ScheduleError::UnknownProcess(process_b64))?;
+                if let Some(slot) = self.store.placement(&id, &process)? {
+                    return Ok(Outcome::AlreadyScheduled(
+                        self.assignment_at(&process, slot)?,
+                    ));
+                }
+                let timestamp = self
+                    .clock
+                    .now_ms()
+                    .max(record.last_timestamp.saturating_add(1));
+                let mut batch = Batch::new();
+                batch.put_item(&id, raw);
+                let assignment =
+                    self.append(&mut batch, &process, &mut record, timestamp, &id, &[])?;
+                self.store.apply(&batch)?;
+                Ok(Outcome::Scheduled(assignment))
+            }
+        }
+    }
+
+    /// Assigns a message this node already holds to another of its processes (an assignment
+    /// with a `Message` tag and no new message body). Idempotent like [`Scheduler::submit`].
+    pub fn assign(
+        &self,
+        process_b64: &str,
+        message_b64: &str,
+        exclude: &[String],
+    ) -> Result<Outcome, ScheduleError> {
+        let process =
+            b64url_decode_32(process_b64, "process-id").map_err(|e| ScheduleError::Rejected {
+                field: "process-id",
+                reason: e.to_string(),
+            })?;
+        let message =
+            b64url_decode_32(message_b64, "assign").map_err(|e| ScheduleError::Rejected {
+                field: "assign",
+                reason: e.to_string(),
+            })?;
+        let _guard = self.guard();
+        let mut record = self
+            .store
+            .process(&process)?
+            .ok_or_else(|| ScheduleError::UnknownProcess(process_b64.to_string()))?;
+        if self.store.item(&message)?.is_none() {
+            return Err(ScheduleError::UnknownMessage(message_b64.to_string()));
+        }
+        if let Some(slot) = self.store.placement(&message, &process)? {
+            return Ok(Outcome::AlreadyScheduled(
+                self.assignment_at(&process, slot)?,
+            ));
+        }
+        let timestamp = self
+            .clock
+            .now_ms()
+            .max(record.last_timestamp.saturating_add(1));
+        let mut batch = Batch::new();
+        let assignment = self.append(
+            &mut batch,
+            &process,
+            &mut record,
+            timestamp,
+            &message,
+            exclude,
+        )?;
+        self.store.apply(&batch)?;
+        Ok(Outcome::Scheduled(assignment))
+    }
+
+    /// Signs the assignment for `record`'s next slot and adds it, with the updated record, to
+    /// `batch`.
+    fn append(
+        &self,
+        batch: &mut Batch,
+        process: &Id,
+        record: &mut ProcessRecord,
+        timestamp: i64,
+        message: &Id,
+        exclude: &[String],
+    ) -> Result<Assignment, ScheduleError> {
+        let slot = record.next_slot;
+        let hash_chain = if slot == 0 {
+            record.last_hash_chain.clone()
+        } else {
+            let previous = b64url_decode_32(&record.last_hash_chain, "Hash-Chain")?;
+            let previous_assignment =
+                b64url_decode_32(&record.last_assignment_id, "assignment id")?;
+            next_hash_chain(&previous, Some(&previous_assignment))
+        };
+        let block_height = self.height_at(timestamp).max(record.last_block_height);
+        let mut tags = vec![
+            Tag::new("Process", record.id.clone()),
+            Tag::new("Epoch", "0"),
+            Tag::new("Nonce", slot.to_string()),
+            Tag::new("Hash-Chain", hash_chain.clone()),
+            Tag::new("Block-Height", format!("{block_height:012}")),
+            Tag::new("Timestamp", timestamp.to_string()),
+            Tag::new("Data-Protocol", "ao"),
+            Tag::new("Type", "Assignment"),
+            Tag::new("Variant", "ao.TN.1"),
+            Tag::new("Message", b64url_encode(message)),
+        ];
+        tags.extend(exclude.iter().map(|e| Tag::new("Exclude", e.clone())));
+        let item = DataItem::sign(self.key.signer(), None, None, tags, Vec::new())?;
+        let assignment = Assignment {
+            process: record.id.clone(),
+            slot,
+            timestamp,
+            block_height,
+            hash_chain: hash_chain.clone(),
+            id: item.id_b64(),
+            message: b64url_encode(message),
+        };
+        batch.put_entry(
+            process,
+            slot,
+            &ScheduleEntry {
+                timestamp,
+                message_id: *message,
+                assignment: item.to_bytes(),
+            },
+        );
+        record.next_slot = slot.saturating_add(1);
+        record.last_timestamp = timestamp;
+        record.last_block_height = block_height;
+        record.last_hash_chain = hash_chain;
+        record.last_assignment_id = assignment.id.clone();
+        batch.put_process(process, record)?;
+        Ok(assignment)
+    }
+
+    /// The assignment stored at `slot` of `process`.
+    pub fn assignment_at(&self, process: &Id, slot: u64) -> Result<Assignment, ScheduleError> {
+        let entry = self
+            .store
+            .entry(process, slot)?
+            .ok_or(StoreError::Corrupt {
+                what: "schedule",
+                reason: format!("slot {slot} of {} is missing", b64url_encode(process)),
+            })?;
+        let item = DataItem::parse(&entry.assignment)?;
+        Ok(Assignment::from_item(&item)?)
+    }
+
+    /// Re-verifies a whole schedule: slots gap-free from 0, each assignment signed by this
+    /// node, names its process and slot, timestamps strictly increase, and every hash-chain
+    /// link recomputes. Returns the number of slots, or names the first slot that is wrong.
+    pub fn audit(&self, process: &Id) -> Result<AuditReport, String> {
+        let pid = b64url_encode(process);
+        let record = self
+            .store
+            .process(process)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("process {pid} is not scheduled by this node"))?;
+        let mut expected_chain = next_hash_chain(process, None);
+        let mut last_ts = i64::MIN;
+        let mut next = 0u64;
+        for entry in self.store.entries_from(process, 0) {
+            let (slot, entry) = entry.map_err(|e| e.to_string())?;
+            let fail = |what: String| format!("process {pid} slot {slot}: {what}");
+            if slot != next {
+                return Err(fail(format!("expected slot {next} (gap)")));
+            }
+            let item =
+                DataItem::parse_verified(&entry.assignment).map_err(|e| fail(e.to_string()))?;
+            if item.owner_address() != self.address {
+                return Err(fail("assignment not signed by this node".into()));
+            }
+            let a = Assignment::from_item(&item).map_err(|e| fail(e.to_string()))?;
+            if a.process != pid || a.slot != slot {
+                return Err(fail(format!(
+                    "assignment names {} slot {}",
+                    a.process, a.slot
+                )));
+            }
+            if a.timestamp != entry.timestamp || a.timestamp <= last_ts {
+                return Err(fail(format!("timestamp {} does not increase", a.timestamp)));
+            }
+            if a.message != b64url_encode(&entry.message_id) {
+                return Err(fail("Message tag differs from the indexed message".into()));
+            }
+            if a.hash_chain != expected_chain {
+                return Err(fail(format!(
+                    "Hash-Chain {} but {} recomputes",
+                    a.hash_chain, expected_chain
+                )));
+            }
+            let chain =
+                b64url_decode_32(&a.hash_chain, "Hash-Chain").map_err(|e| fail(e.to_string()))?;
+            expected_chain = next_hash_chain(&chain, Some(&item.id()));
+            last_ts = a.timestamp;
+            next = slot.saturating_add(1);
+        }
+        if next != record.next_slot {
+            return Err(format!(
+                "process {pid}: {next} slots stored but the record says {}",
+                record.next_slot
+            ));
+        }
+        Ok(AuditReport { slots: next })
+    }
+
+    fn classify(&self, item: &DataItem) -> Result<Kind, ScheduleError> {
+        let reject = |field, reason: String| ScheduleError::Rejected { field, reason };
+        if !item
+            .tags
+            .iter()
+            .any(|t| t.name == "Data-Protocol" && t.value == "ao")
+        {
+            return Err(reject(
+                "tags.Data-Protocol",
+                "an AO item needs the tag Data-Protocol=ao".into(),
+            ));
+        }
+        match item.tag("Type") {
+            Some("Process") => {
+                let module = item
+                    .tag("Module")
+                    .ok_or_else(|| reject("tags.Module", "a process needs a Module tag".into()))?;
+                b64url_decode_32(module, "Module").map_err(|e| {
+                    reject(
+                        "tags.Module",
+                        format!("{module:?} is not a 43-character id: {e}"),
+                    )
+                })?;
+                if let Some(scheduler) = item.tag("Scheduler")
+                    && scheduler != self.address
+                {
+                    return Err(reject(
+                        "tags.Scheduler",
+                        format!(
+                            "the process names scheduler {scheduler}, this node is {}",
+                            self.address
+                        ),
+                    ));
+                }
+                Ok(Kind::Process {
+                    module: module.to_string(),
+                })
+            }
+            Some("Message") => {
+                let process = item
+                    .target
+                    .ok_or_else(|| reject("target", "a message needs a target process".into()))?;
+                Ok(Kind::Message {
+                    process,
+                    process_b64: b64url_encode(&process),
+                })
+            }
+            Some(other) => Err(reject(
+                "tags.Type",
+                format!("Type {other:?} is not scheduled here; expected Process or Message"),
+            )),
+            None => Err(reject(
+                "tags.Type",
+                "an AO item needs a Type tag (Process or Message)".into(),
+            )),
+        }
+    }
+}

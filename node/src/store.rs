@@ -1,0 +1,475 @@
+//! Durable storage on sled: the only module that touches sled.
+//!
+//! Everything that belongs together is written through one [`Batch`], applied as a single
+//! multi-tree sled transaction, so a node killed at any instant recovers either all of a
+//! change or none of it. A change is durable once [`Store::flush`] has returned; the node
+//! acknowledges nothing before that.
+//!
+//! Trees and their keys (ids are the 32 raw bytes behind a base64url id):
+//! - `items`: item id → raw ANS-104 bytes of every message and process this node holds.
+//! - `schedule`: process id ‖ slot (u64 big-endian) → [`ScheduleEntry`] bytes.
+//! - `placements`: message id ‖ process id → slot (u64 big-endian); makes scheduling idempotent
+//!   and finds a message's slot without knowing its process.
+//! - `processes`: process id → [`ProcessRecord`] (JSON).
+//! - `meta`: name → value, node-wide facts such as [`NodeMeta`].
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::{Transactional, Tree};
+
+/// A raw 32-byte id (item, process or assignment).
+pub type Id = [u8; 32];
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed (I/O, corruption it detected, or an unsupported on-disk version).
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored value does not decode: the data directory was damaged or written by something else.
+    #[error("store: corrupt {what}: {reason}")]
+    Corrupt {
+        /// Which record.
+        what: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// What the node keeps about each process it schedules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRecord {
+    /// The process id (base64url).
+    pub id: String,
+    /// The address of the process item's signer.
+    pub owner: String,
+    /// The `Module` tag.
+    pub module: String,
+    /// The scheduler address (this node's).
+    pub scheduler: String,
+    /// The slot the next message will get; also the number of scheduled entries.
+    pub next_slot: u64,
+    /// Timestamp (ms) of the newest entry.
+    pub last_timestamp: i64,
+    /// Block height of the newest entry.
+    pub last_block_height: u64,
+    /// `Hash-Chain` of the newest entry.
+    pub last_hash_chain: String,
+    /// Assignment id of the newest entry.
+    pub last_assignment_id: String,
+}
+
+/// Node-wide facts fixed when the data directory is created.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeMeta {
+    /// On-disk format version.
+    pub format: u32,
+    /// The node key's address when the directory was created.
+    pub address: String,
+    /// Wall-clock ms at creation: the origin of the node's local block height.
+    pub genesis_ms: i64,
+    /// The block height the node starts counting from.
+    pub genesis_height: u64,
+}
+
+/// One scheduled slot of a process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduleEntry {
+    /// Assignment `Timestamp` (ms).
+    pub timestamp: i64,
+    /// The scheduled message (for slot 0, the process itself).
+    pub message_id: Id,
+    /// The raw assignment data item, signed by the node.
+    pub assignment: Vec<u8>,
+}
+
+impl ScheduleEntry {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(40 + self.assignment.len());
+        out.extend_from_slice(&self.timestamp.to_be_bytes());
+        out.extend_from_slice(&self.message_id);
+        out.extend_from_slice(&self.assignment);
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let corrupt = || StoreError::Corrupt {
+            what: "schedule entry",
+            reason: format!("{} bytes, expected at least 40", bytes.len()),
+        };
+        let (ts, rest) = bytes.split_first_chunk::<8>().ok_or_else(corrupt)?;
+        let (id, assignment) = rest.split_first_chunk::<32>().ok_or_else(corrupt)?;
+        Ok(ScheduleEntry {
+            timestamp: i64::from_be_bytes(*ts),
+            message_id: *id,
+            assignment: assignment.to_vec(),
+        })
+    }
+
+    /// Reads just the timestamp, for binary searches over slots.
+    fn decode_timestamp(bytes: &[u8]) -> Result<i64, StoreError> {
+        bytes
+            .first_chunk::<8>()
+            .map(|ts| i64::from_be_bytes(*ts))
+            .ok_or(StoreError::Corrupt {
+                what: "schedule entry",
+                reason: "shorter than its timestamp".into(),
+            })
+    }
+}
+
+/// The trees a [`Batch`] can write to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TreeName {
+    Items,
+    Schedule,
+    Placements,
+    Processes,
+    Meta,
+}
+
+/// A set of writes applied atomically by [`Store::apply`].
+#[derive(Default, Debug)]
+pub struct Batch {
+    ops: Vec<(TreeName, Vec<u8>, Vec<u8>)>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Batch::default()
+    }
+
+    /// Stores a raw data item under its id.
+    pub fn put_item(&mut self, id: &Id, raw: &[u8]) {
+        self.ops.push((TreeName::Items, id.to_vec(), raw.to_vec()));
+    }
+
+    /// Stores a process's slot and the placement index entry that points back to it.
+    pub fn put_entry(&mut self, process: &Id, slot: u64, entry: &ScheduleEntry) {
+        self.ops
+            .push((TreeName::Schedule, slot_key(process, slot), entry.encode()));
+        self.ops.push((
+            TreeName::Placements,
+            pair_key(&entry.message_id, process),
+            slot.to_be_bytes().to_vec(),
+        ));
+    }
+
+    /// Stores a process record.
+    pub fn put_process(&mut self, process: &Id, record: &ProcessRecord) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
+            what: "process record",
+            reason: e.to_string(),
+        })?;
+        self.ops.push((TreeName::Processes, process.to_vec(), json));
+        Ok(())
+    }
+
+    /// Stores a node-wide value.
+    pub fn put_meta(&mut self, name: &str, value: &[u8]) {
+        self.ops
+            .push((TreeName::Meta, name.as_bytes().to_vec(), value.to_vec()));
+    }
+
+    /// Whether the batch writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+fn slot_key(process: &Id, slot: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(40);
+    key.extend_from_slice(process);
+    key.extend_from_slice(&slot.to_be_bytes());
+    key
+}
+
+fn pair_key(first: &Id, second: &Id) -> Vec<u8> {
+    let mut key = Vec::with_capacity(64);
+    key.extend_from_slice(first);
+    key.extend_from_slice(second);
+    key
+}
+
+fn decode_slot(bytes: &[u8]) -> Result<u64, StoreError> {
+    let raw: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt {
+        what: "placement",
+        reason: format!("{} bytes, expected 8", bytes.len()),
+    })?;
+    Ok(u64::from_be_bytes(raw))
+}
+
+/// Record counts, from [`Store::counts`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct StoreCounts {
+    /// Data items held.
+    pub items: usize,
+    /// Scheduled slots over all processes.
+    pub scheduled: usize,
+    /// Processes scheduled.
+    pub processes: usize,
+}
+
+/// The node's durable store.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    items: Tree,
+    schedule: Tree,
+    placements: Tree,
+    processes: Tree,
+    meta: Tree,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            // Durability comes from explicit flushes before every acknowledgement; the
+            // background flush only bounds how much an unacknowledged burst can lose.
+            .flush_every_ms(Some(500))
+            .open()?;
+        Ok(Store {
+            items: db.open_tree("items")?,
+            schedule: db.open_tree("schedule")?,
+            placements: db.open_tree("placements")?,
+            processes: db.open_tree("processes")?,
+            meta: db.open_tree("meta")?,
+            db,
+        })
+    }
+
+    /// Applies every write of `batch` in one transaction: all of them or none.
+    pub fn apply(&self, batch: &Batch) -> Result<(), StoreError> {
+        let trees = (
+            &self.items,
+            &self.schedule,
+            &self.placements,
+            &self.processes,
+            &self.meta,
+        );
+        trees
+            .transaction(|(items, schedule, placements, processes, meta)| {
+                for (tree, key, value) in &batch.ops {
+                    let target = match tree {
+                        TreeName::Items => items,
+                        TreeName::Schedule => schedule,
+                        TreeName::Placements => placements,
+                        TreeName::Processes => processes,
+                        TreeName::Meta => meta,
+                    };
+                    target.insert(key.as_slice(), value.as_slice())?;
+                }
+                Ok::<(), ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => StoreError::Sled(e),
+            })
+    }
+
+    /// Makes every applied batch durable (fsync). Concurrent callers share the work.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Makes every applied batch durable, blocking the calling thread.
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The raw bytes of a stored item.
+    pub fn item(&self, id: &Id) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.items.get(id)?.map(|v| v.to_vec()))
+    }
+
+    /// A process's record.
+    pub fn process(&self, id: &Id) -> Result<Option<ProcessRecord>, StoreError> {
+        self.processes
+            .get(id)?
+            .map(|v| {
+                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                    what: "process record",
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// Every process record, in id order.
+    pub fn processes(&self) -> impl Iterator<Item = Result<ProcessRecord, StoreError>> + '_ {
+        self.processes.iter().map(|kv| {
+            let (_, v) = kv?;
+            serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                what: "process record",
+                reason: e.to_string(),
+            })
+        })
+    }
+
+    /// The slot `message` holds in `process`, if it is scheduled there.
+    pub fn placement(&self, message: &Id, process: &Id) -> Result<Option<u64>, StoreError> {
+        self.placements
+            .get(pair_key(message, process))?
+            .map(|v| decode_slot(&v))
+            .transpose()
+    }
+
+    /// Every (process, slot) a message is scheduled at.
+    pub fn placements_of(&self, message: &Id) -> Result<Vec<(Id, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.placements.scan_prefix(message) {
+            let (k, v) = kv?;
+            let process: Id =
+                k.get(32..)
+                    .and_then(|p| p.try_into().ok())
+                    .ok_or(StoreError::Corrupt {
+                        what: "placement key",
+                        reason: format!("{} bytes, expected 64", k.len()),
+                    })?;
+            out.push((process, decode_slot(&v)?));
+        }
+        Ok(out)
+    }
+
+    /// The entry at `slot` of `process`.
+    pub fn entry(&self, process: &Id, slot: u64) -> Result<Option<ScheduleEntry>, StoreError> {
+        self.schedule
+            .get(slot_key(process, slot))?
+            .map(|v| ScheduleEntry::decode(&v))
+            .transpose()
+    }
+
+    /// Entries of `process` from slot `from` (inclusive) on, in slot order.
+    pub fn entries_from(
+        &self,
+        process: &Id,
+        from: u64,
+    ) -> impl Iterator<Item = Result<(u64, ScheduleEntry), StoreError>> + '_ {
+        let start = slot_key(process, from);
+        let end = slot_key(process, u64::MAX);
+        self.schedule.range(start..=end).map(|kv| {
+            let (k, v) = kv?;
+            let slot = k
+                .get(32..40)
+                .and_then(|s| s.try_into().ok())
+                .map(u64::from_be_bytes)
+                .ok_or(StoreError::Corrupt {
+                    what: "schedule key",
+                    reason: format!("{} bytes, expected 40", k.len()),
+                })?;
+            Ok((slot, ScheduleEntry::decode(&v)?))
+        })
+    }
+
+    /// The first slot below `end` whose timestamp is greater than `after`, or `end`.
+    /// Timestamps strictly increase with the slot, so a binary search finds it.
+    pub fn first_slot_after(&self, process: &Id, after: i64, end: u64) -> Result<u64, StoreError> {
+        let (mut lo, mut hi) = (0u64, end);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let ts = match self.schedule.get(slot_key(process, mid))? {
+                Some(v) => ScheduleEntry::decode_timestamp(&v)?,
+                None => {
+                    return Err(StoreError::Corrupt {
+                        what: "schedule",
+                        reason: format!("slot {mid} is missing below next slot {end}"),
+                    });
+                }
+            };
+            if ts > after {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// How many records each tree holds (status pages, and tests that check nothing was stored).
+    pub fn counts(&self) -> StoreCounts {
+        StoreCounts {
+            items: self.items.len(),
+            scheduled: self.schedule.len(),
+            processes: self.processes.len(),
+        }
+    }
+
+    /// A node-wide value.
+    pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.meta.get(name.as_bytes())?.map(|v| v.to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(ts: i64, id: u8) -> ScheduleEntry {
+        ScheduleEntry {
+            timestamp: ts,
+            message_id: [id; 32],
+            assignment: vec![id; 10],
+        }
+    }
+
+    #[test]
+    fn batch_applies_all_trees_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let process = [7u8; 32];
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let mut batch = Batch::new();
+            batch.put_item(&[1; 32], b"item");
+            batch.put_entry(&process, 0, &entry(100, 1));
+            batch.put_meta("x", b"y");
+            store.apply(&batch).unwrap();
+            store.flush_blocking().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.item(&[1; 32]).unwrap().unwrap(), b"item");
+        assert_eq!(store.entry(&process, 0).unwrap().unwrap(), entry(100, 1));
+        assert_eq!(store.placement(&[1; 32], &process).unwrap(), Some(0));
+        assert_eq!(store.placements_of(&[1; 32]).unwrap(), vec![(process, 0)]);
+        assert_eq!(store.meta("x").unwrap().unwrap(), b"y");
+    }
+
+    #[test]
+    fn binary_search_finds_first_slot_after_a_timestamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let process = [9u8; 32];
+        let mut batch = Batch::new();
+        for slot in 0..10u64 {
+            batch.put_entry(&process, slot, &entry(1000 + 10 * slot as i64, slot as u8));
+        }
+        store.apply(&batch).unwrap();
+        assert_eq!(store.first_slot_after(&process, 0, 10).unwrap(), 0);
+        assert_eq!(store.first_slot_after(&process, 1000, 10).unwrap(), 1);
+        assert_eq!(store.first_slot_after(&process, 1005, 10).unwrap(), 1);
+        assert_eq!(store.first_slot_after(&process, 1090, 10).unwrap(), 10);
+        let slots: Vec<u64> = store
+            .entries_from(&process, 8)
+            .map(|e| e.unwrap().0)
+            .collect();
+        assert_eq!(slots, vec![8, 9]);
+    }
+
+    #[test]
+    fn corrupt_entry_is_an_error_not_a_panic() {
+        assert!(ScheduleEntry::decode(&[0; 12]).is_err());
+        assert!(decode_slot(&[0; 3]).is_err());
+    }
+}

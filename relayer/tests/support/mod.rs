@@ -1,0 +1,119 @@
+//! Starting and stopping the real `aolink` binary in tests.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use aolink_node::ans104::{DataItem, Ed25519Signer, Tag, b64url_encode};
+
+/// A running `aolink node`.
+pub struct RunningNode {
+    pub child: Child,
+    pub url: String,
+    pub address: String,
+}
+
+impl RunningNode {
+    /// Starts `aolink node` on a free loopback port and waits until it serves.
+    pub fn start(data_dir: &Path) -> RunningNode {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aolink"))
+            .args(["node", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("AOLINK_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn aolink node");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut url, mut address) = (None, None);
+        while url.is_none() || address.is_none() {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("aolink node did not start within 30 s");
+            if let Some(a) = line.strip_prefix("node address: ") {
+                address = Some(a.trim().to_string());
+            }
+            if let Some(u) = line.strip_prefix("aolink node listening on ") {
+                url = Some(u.trim().to_string());
+            }
+        }
+        RunningNode {
+            child,
+            url: url.unwrap(),
+            address: address.unwrap(),
+        }
+    }
+
+    /// SIGKILL, no chance to flush anything.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("wait");
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        let exit = self.child.wait().expect("wait");
+        assert!(exit.success(), "node exited with {exit}");
+    }
+}
+
+impl Drop for RunningNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A signed `Type=Process` item for the node at `scheduler`.
+pub fn process_item(signer: &Ed25519Signer, scheduler: &str, nonce: u32) -> DataItem {
+    DataItem::sign(
+        signer,
+        None,
+        None,
+        vec![
+            Tag::new("Data-Protocol", "ao"),
+            Tag::new("Variant", "ao.TN.1"),
+            Tag::new("Type", "Process"),
+            Tag::new("Module", b64url_encode(&[7u8; 32])),
+            Tag::new("Scheduler", scheduler),
+            Tag::new("Test-Nonce", nonce.to_string()),
+        ],
+        b"process".to_vec(),
+    )
+    .expect("sign process")
+}
+
+/// A signed `Type=Message` item to `process`.
+pub fn message_item(signer: &Ed25519Signer, process: [u8; 32], n: u32) -> DataItem {
+    DataItem::sign(
+        signer,
+        Some(process),
+        None,
+        vec![
+            Tag::new("Data-Protocol", "ao"),
+            Tag::new("Variant", "ao.TN.1"),
+            Tag::new("Type", "Message"),
+            Tag::new("Action", "Burst"),
+            Tag::new("N", n.to_string()),
+        ],
+        format!("message {n}").into_bytes(),
+    )
+    .expect("sign message")
+}
