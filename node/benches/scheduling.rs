@@ -3,6 +3,8 @@
 //!
 //! `sequential`: one client, every item waits for its own fsync (the worst case).
 //! `concurrent/64`: 64 submissions in flight; their fsyncs are shared (group commit).
+//! `reference/append_fsync`: the same machine's floor for one-at-a-time durability: append an
+//! item-sized record to a plain file and `fdatasync` it, no parsing, signing or indexing.
 
 use std::time::{Duration, Instant};
 
@@ -100,6 +102,16 @@ fn bench_scheduling(c: &mut Criterion) {
                 }
             });
             start.elapsed()
+        })
+    });
+    group.bench_function("reference/append_fsync", |b| {
+        use std::io::Write;
+        let path = dir.path().join("reference.log");
+        let mut file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("create: {e}"));
+        let record = vec![b'x'; 512];
+        b.iter(|| {
+            file.write_all(&record).unwrap_or_else(|e| panic!("write: {e}"));
+            file.sync_data().unwrap_or_else(|e| panic!("fsync: {e}"));
         })
     });
     group.finish();

@@ -14,6 +14,8 @@
 //! - `meta`: name → value, node-wide facts such as [`NodeMeta`].
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -213,10 +215,26 @@ pub struct StoreCounts {
     pub processes: usize,
 }
 
+/// Group commit: one fsync at a time, each covering every batch applied before it started.
+///
+/// sled's own `flush_async` waits inside sled's I/O thread pool for log writes that need that
+/// same pool, and deadlocks once enough flushes are in flight; so flushes run here, on tokio's
+/// blocking pool, and concurrent callers share them instead of queueing one fsync each.
+#[derive(Default)]
+struct GroupCommit {
+    /// Batches applied so far.
+    applied: AtomicU64,
+    /// Every batch up to this count is durable.
+    durable: AtomicU64,
+    /// Held while a flush runs.
+    gate: tokio::sync::Mutex<()>,
+}
+
 /// The node's durable store.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    commit: Arc<GroupCommit>,
     items: Tree,
     schedule: Tree,
     placements: Tree,
@@ -246,6 +264,7 @@ impl Store {
             processes: db.open_tree("processes")?,
             meta: db.open_tree("meta")?,
             db,
+            commit: Arc::default(),
         })
     }
 
@@ -275,18 +294,37 @@ impl Store {
             .map_err(|e| match e {
                 TransactionError::Abort(e) => e,
                 TransactionError::Storage(e) => StoreError::Sled(e),
-            })
+            })?;
+        self.commit.applied.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
 
-    /// Makes every applied batch durable (fsync). Concurrent callers share the work.
+    /// Makes every batch applied before this call durable (fsync). Concurrent callers share
+    /// one fsync: whoever finds a flush running waits for it, then flushes only if that one
+    /// started before their batch was applied.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        let target = self.commit.applied.load(Ordering::SeqCst);
+        if self.commit.durable.load(Ordering::SeqCst) >= target {
+            return Ok(());
+        }
+        let _gate = self.commit.gate.lock().await;
+        if self.commit.durable.load(Ordering::SeqCst) >= target {
+            return Ok(());
+        }
+        let covered = self.commit.applied.load(Ordering::SeqCst);
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| StoreError::Sled(sled::Error::ReportableBug(e.to_string())))??;
+        self.commit.durable.fetch_max(covered, Ordering::SeqCst);
         Ok(())
     }
 
     /// Makes every applied batch durable, blocking the calling thread.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        let covered = self.commit.applied.load(Ordering::SeqCst);
         self.db.flush()?;
+        self.commit.durable.fetch_max(covered, Ordering::SeqCst);
         Ok(())
     }
 
@@ -465,6 +503,35 @@ mod tests {
             .map(|e| e.unwrap().0)
             .collect();
         assert_eq!(slots, vec![8, 9]);
+    }
+
+    /// sled's flush_async deadlocked here with 64 flushes in flight.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn hundreds_of_concurrent_flushes_all_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..512u32 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut batch = Batch::new();
+                batch.put_item(&[(i % 251) as u8; 32], &i.to_be_bytes());
+                store.apply(&batch).unwrap();
+                store.flush().await.unwrap();
+            }));
+        }
+        let all = async {
+            for task in tasks {
+                task.await.unwrap();
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(60), all)
+            .await
+            .expect("concurrent flushes must not deadlock");
+        assert_eq!(
+            store.commit.durable.load(Ordering::SeqCst),
+            store.commit.applied.load(Ordering::SeqCst)
+        );
     }
 
     #[test]
