@@ -110,7 +110,8 @@ fn bench_scheduling(c: &mut Criterion) {
         let mut file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("create: {e}"));
         let record = vec![b'x'; 512];
         b.iter(|| {
-            file.write_all(&record).unwrap_or_else(|e| panic!("write: {e}"));
+            file.write_all(&record)
+                .unwrap_or_else(|e| panic!("write: {e}"));
             file.sync_data().unwrap_or_else(|e| panic!("fsync: {e}"));
         })
     });
