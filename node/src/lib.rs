@@ -12,6 +12,7 @@
 
 pub mod ans104;
 pub mod clock;
+pub mod compute;
 pub mod http;
 pub mod keys;
 mod node;

@@ -1,15 +1,18 @@
 //! The assembled node: key, store and scheduler over one data directory.
 
+use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use crate::ans104::{DataItem, ItemError};
+use crate::ans104::{DataItem, ItemError, b64url_decode_32, b64url_encode};
 use crate::clock::{Clock, SystemClock};
+use crate::compute::messenger::{PushContext, pushes};
+use crate::compute::{Compute, ComputeConfig, ComputeError};
 use crate::keys::{KeyError, NodeKey};
 use crate::scheduler::{Outcome, ScheduleError, Scheduler};
-use crate::store::{Batch, NodeMeta, Store, StoreError};
+use crate::store::{Batch, Id, NodeMeta, Store, StoreError};
 
 /// On-disk format version written into new data directories.
 pub const FORMAT_VERSION: u32 = 1;
@@ -25,6 +28,8 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// The local block height at creation of a new data directory.
     pub genesis_height: u64,
+    /// Evaluation settings.
+    pub compute: ComputeConfig,
 }
 
 impl NodeConfig {
@@ -33,6 +38,7 @@ impl NodeConfig {
         NodeConfig {
             data_dir: data_dir.into(),
             genesis_height: DEFAULT_GENESIS_HEIGHT,
+            compute: ComputeConfig::default(),
         }
     }
 }
@@ -68,6 +74,9 @@ pub enum NodeError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Evaluation failed.
+    #[error(transparent)]
+    Compute(#[from] ComputeError),
     /// A worker thread died.
     #[error("internal: {0}")]
     Internal(String),
@@ -78,7 +87,12 @@ struct Inner {
     key_created: bool,
     store: Store,
     scheduler: Scheduler,
+    compute: Compute,
     config: NodeConfig,
+    /// Wakes the crank after every accepted item.
+    crank: tokio::sync::Notify,
+    /// Processes whose module is missing or refused: skipped by the crank until a module arrives.
+    unrunnable: Mutex<HashSet<Id>>,
 }
 
 /// The embedded AO node. Cheap to clone; clones share everything.
@@ -118,13 +132,17 @@ impl Node {
         let store = Store::open(&dir.join("db"))?;
         let meta = Self::load_or_init_meta(&store, &key, &config, clock.as_ref())?;
         let scheduler = Scheduler::new(store.clone(), key.clone(), clock, meta);
+        let compute = Compute::new(store.clone(), dir, config.compute.clone())?;
         Ok(Node {
             inner: Arc::new(Inner {
                 key,
                 key_created,
                 store,
                 scheduler,
+                compute,
                 config,
+                crank: tokio::sync::Notify::new(),
+                unrunnable: Mutex::new(HashSet::new()),
             }),
         })
     }
@@ -203,6 +221,11 @@ impl Node {
         &self.inner.scheduler
     }
 
+    /// The compute unit.
+    pub fn compute(&self) -> &Compute {
+        &self.inner.compute
+    }
+
     /// The configuration the node was opened with.
     pub fn config(&self) -> &NodeConfig {
         &self.inner.config
@@ -214,12 +237,209 @@ impl Node {
         let node = self.clone();
         let outcome = tokio::task::spawn_blocking(move || -> Result<Outcome, NodeError> {
             let item = DataItem::parse_verified(&raw)?;
-            Ok(node.inner.scheduler.submit(&item, &raw)?)
+            node.check_spawn(&item)?;
+            let outcome = node.inner.scheduler.submit(&item, &raw)?;
+            if matches!(
+                outcome,
+                Outcome::Stored {
+                    duplicate: false,
+                    ..
+                }
+            ) {
+                // A new module may make waiting processes runnable.
+                node.unrunnable().clear();
+            }
+            Ok(outcome)
         })
         .await
         .map_err(|e| NodeError::Internal(e.to_string()))??;
         self.inner.store.flush().await?;
+        self.inner.crank.notify_one();
         Ok(outcome)
+    }
+
+    fn unrunnable(&self) -> std::sync::MutexGuard<'_, HashSet<Id>> {
+        self.inner
+            .unrunnable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Refuses a spawn whose module this node holds but cannot run (bad format, a validation
+    /// failure, an import the host lacks, limits over the node's maximum). A spawn naming a
+    /// module the node does not hold is scheduled: the SU's job does not depend on it, and the
+    /// process becomes runnable once the module is posted.
+    fn check_spawn(&self, item: &DataItem) -> Result<(), NodeError> {
+        if item.tag("Type") != Some("Process") {
+            return Ok(());
+        }
+        let Some(module) = item
+            .tag("Module")
+            .and_then(|m| b64url_decode_32(m, "Module").ok())
+        else {
+            return Ok(());
+        };
+        if self.inner.store.item(&module)?.is_none() {
+            return Ok(());
+        }
+        self.inner.compute.setup(item).map(|_| ()).map_err(|e| {
+            let reason = e.to_string();
+            let field = if reason.contains("Memory-Limit") {
+                "tags.Memory-Limit"
+            } else if reason.contains("Compute-Limit") {
+                "tags.Compute-Limit"
+            } else {
+                "tags.Module"
+            };
+            NodeError::Schedule(ScheduleError::Rejected {
+                field,
+                reason: format!("{field}: {reason}"),
+            })
+        })
+    }
+
+    /// Starts the crank: evaluates processes with unevaluated messages and pushes their
+    /// outboxes (messages, spawns, assignments) until nothing is left, whenever woken.
+    pub fn start_crank(&self) -> tokio::task::JoinHandle<()> {
+        let node = self.clone();
+        // Work may be pending from before a restart.
+        node.inner.crank.notify_one();
+        tokio::spawn(async move {
+            loop {
+                node.inner.crank.notified().await;
+                loop {
+                    let worker = node.clone();
+                    match tokio::task::spawn_blocking(move || worker.crank_once()).await {
+                        Ok(Ok(true)) => continue,
+                        Ok(Ok(false)) => break,
+                        Ok(Err(e)) => {
+                            tracing::error!(error = %e, "crank failed; retrying on the next message");
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "crank worker died");
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// One pass over every process: evaluate what is scheduled, push what results ask for.
+    /// Returns whether anything new was scheduled (then another pass is due).
+    pub fn crank_once(&self) -> Result<bool, NodeError> {
+        let store = &self.inner.store;
+        let mut progressed = false;
+        let mut touched = false;
+        let records: Vec<_> = store.processes().collect::<Result<_, _>>()?;
+        for record in records {
+            let pid = b64url_decode_32(&record.id, "process id")?;
+            let cursor_key = format!("crank/{}", record.id);
+            let cursor = store
+                .meta(&cursor_key)?
+                .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+                .map_or(0, u64::from_be_bytes);
+            if cursor >= record.next_slot || self.unrunnable().contains(&pid) {
+                continue;
+            }
+            match self.inner.compute.evaluate_to(&pid, None) {
+                Ok(_) => {}
+                Err(e @ (ComputeError::Unrunnable { .. } | ComputeError::UnknownProcess(_))) => {
+                    tracing::info!(process = %record.id, reason = %e, "process not runnable yet");
+                    self.unrunnable().insert(pid);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            touched = true;
+            for slot in cursor..record.next_slot {
+                progressed |= self.push_result(&pid, &record.id, &record.module, slot)?;
+            }
+            let mut batch = Batch::new();
+            batch.put_meta(&cursor_key, &record.next_slot.to_be_bytes());
+            store.apply(&batch)?;
+        }
+        if touched {
+            store.flush_blocking()?;
+        }
+        Ok(progressed)
+    }
+
+    fn push_result(
+        &self,
+        pid: &Id,
+        pid_b64: &str,
+        module: &str,
+        slot: u64,
+    ) -> Result<bool, NodeError> {
+        let store = &self.inner.store;
+        let (Some(raw), Some(entry)) = (store.result(pid, slot)?, store.entry(pid, slot)?) else {
+            return Ok(false);
+        };
+        let result: serde_json::Value =
+            serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt {
+                what: "result",
+                reason: e.to_string(),
+            })?;
+        let ctx = PushContext {
+            process: pid_b64.to_string(),
+            module: module.to_string(),
+            pushed_for: b64url_encode(&entry.message_id),
+            node_address: self.address().to_string(),
+        };
+        let out = pushes(self.inner.key.signer(), &result, &ctx)?;
+        for reason in &out.skipped {
+            tracing::info!(process = pid_b64, slot, reason = %reason, "outbox entry not pushed");
+        }
+        let scheduler = &self.inner.scheduler;
+        let mut progressed = false;
+        let mut submit = |item: &DataItem| -> Result<(), NodeError> {
+            match scheduler.submit(item, &item.to_bytes()) {
+                Ok(Outcome::Scheduled(_)) => progressed = true,
+                Ok(_) => {}
+                Err(e @ (ScheduleError::UnknownProcess(_) | ScheduleError::Rejected { .. })) => {
+                    // Not a process of this node: the relayer delivers remote targets.
+                    tracing::info!(process = pid_b64, slot, target = ?item.target.map(|t| b64url_encode(&t)), reason = %e, "outbox message not scheduled here");
+                }
+                Err(e) => return Err(e.into()),
+            }
+            Ok(())
+        };
+        for message in &out.messages {
+            submit(message)?;
+        }
+        for (process, reply) in &out.spawns {
+            submit(process)?;
+            submit(reply)?;
+        }
+        for (processes, message) in &out.assignments {
+            for process in processes {
+                match scheduler.assign(process, message, &[]) {
+                    Ok(Outcome::Scheduled(_)) => progressed = true,
+                    Ok(_) => {}
+                    Err(
+                        e @ (ScheduleError::UnknownProcess(_)
+                        | ScheduleError::UnknownMessage(_)
+                        | ScheduleError::Rejected { .. }),
+                    ) => {
+                        tracing::info!(process = pid_b64, slot, reason = %e, "assignment not made");
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(progressed)
+    }
+
+    /// Checkpoints every process's memory: call before exiting.
+    pub async fn shutdown(&self) -> Result<(), NodeError> {
+        let compute = self.inner.compute.clone();
+        tokio::task::spawn_blocking(move || compute.checkpoint_all())
+            .await
+            .map_err(|e| NodeError::Internal(e.to_string()))??;
+        self.inner.store.flush().await?;
+        Ok(())
     }
 
     /// Assigns a message this node holds to one of its processes, durably.

@@ -98,13 +98,21 @@ pub enum Outcome {
     Scheduled(Assignment),
     /// The item already had this slot; nothing was written.
     AlreadyScheduled(Assignment),
+    /// A `Type=Module` item: stored for processes to name, not scheduled.
+    Stored {
+        /// The module item's id.
+        id: String,
+        /// Whether it was already stored.
+        duplicate: bool,
+    },
 }
 
 impl Outcome {
-    /// The assignment either way.
-    pub fn assignment(&self) -> &Assignment {
+    /// The assignment, for scheduled items.
+    pub fn assignment(&self) -> Option<&Assignment> {
         match self {
-            Outcome::Scheduled(a) | Outcome::AlreadyScheduled(a) => a,
+            Outcome::Scheduled(a) | Outcome::AlreadyScheduled(a) => Some(a),
+            Outcome::Stored { .. } => None,
         }
     }
 }
@@ -127,6 +135,7 @@ pub struct AuditReport {
 }
 
 enum Kind {
+    Module,
     Process { module: String },
     Message { process: Id, process_b64: String },
 }
@@ -194,6 +203,18 @@ impl Scheduler {
         let id = item.id();
         let _guard = self.guard();
         match kind {
+            Kind::Module => {
+                let duplicate = self.store.item(&id)?.is_some();
+                if !duplicate {
+                    let mut batch = Batch::new();
+                    batch.put_item(&id, raw);
+                    self.store.apply(&batch)?;
+                }
+                Ok(Outcome::Stored {
+                    id: item.id_b64(),
+                    duplicate,
+                })
+            }
             Kind::Process { module } => {
                 if self.store.process(&id)?.is_some() {
                     return Ok(Outcome::AlreadyScheduled(self.assignment_at(&id, 0)?));
@@ -471,9 +492,32 @@ impl Scheduler {
                     process_b64: b64url_encode(&process),
                 })
             }
+            Some("Module") => {
+                let format = item.tag("Module-Format").ok_or_else(|| {
+                    reject(
+                        "tags.Module-Format",
+                        "a module needs a Module-Format tag".into(),
+                    )
+                })?;
+                crate::compute::wasm::ModuleFormat::parse(format)
+                    .map_err(|e| reject("tags.Module-Format", e.to_string()))?;
+                for tag in ["Input-Encoding", "Output-Encoding"] {
+                    if item.tag(tag).is_none() {
+                        return Err(reject(
+                            if tag == "Input-Encoding" {
+                                "tags.Input-Encoding"
+                            } else {
+                                "tags.Output-Encoding"
+                            },
+                            format!("a module needs an {tag} tag (JSON-1)"),
+                        ));
+                    }
+                }
+                Ok(Kind::Module)
+            }
             Some(other) => Err(reject(
                 "tags.Type",
-                format!("Type {other:?} is not scheduled here; expected Process or Message"),
+                format!("Type {other:?} is not accepted here; expected Process, Message or Module"),
             )),
             None => Err(reject(
                 "tags.Type",

@@ -12,6 +12,8 @@
 //!   and finds a message's slot without knowing its process.
 //! - `processes`: process id → [`ProcessRecord`] (JSON).
 //! - `meta`: name → value, node-wide facts such as [`NodeMeta`].
+//! - `results`: process id ‖ slot → the evaluation result (JSON) of that message.
+//! - `checkpoints`: process id → [`CheckpointRecord`] of the newest memory checkpoint.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -130,6 +132,8 @@ enum TreeName {
     Placements,
     Processes,
     Meta,
+    Results,
+    Checkpoints,
 }
 
 /// A set of writes applied atomically by [`Store::apply`].
@@ -176,6 +180,27 @@ impl Batch {
             .push((TreeName::Meta, name.as_bytes().to_vec(), value.to_vec()));
     }
 
+    /// Stores the evaluation result of `slot` of `process`.
+    pub fn put_result(&mut self, process: &Id, slot: u64, result: &[u8]) {
+        self.ops
+            .push((TreeName::Results, slot_key(process, slot), result.to_vec()));
+    }
+
+    /// Records the newest memory checkpoint of a process.
+    pub fn put_checkpoint(
+        &mut self,
+        process: &Id,
+        record: &CheckpointRecord,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
+            what: "checkpoint record",
+            reason: e.to_string(),
+        })?;
+        self.ops
+            .push((TreeName::Checkpoints, process.to_vec(), json));
+        Ok(())
+    }
+
     /// Whether the batch writes nothing.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
@@ -202,6 +227,19 @@ fn decode_slot(bytes: &[u8]) -> Result<u64, StoreError> {
         reason: format!("{} bytes, expected 8", bytes.len()),
     })?;
     Ok(u64::from_be_bytes(raw))
+}
+
+/// Where a process's newest memory checkpoint is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointRecord {
+    /// The last slot whose effects the memory holds.
+    pub slot: u64,
+    /// The checkpoint file, relative to the data directory.
+    pub file: String,
+    /// Uncompressed memory length in bytes.
+    pub memory_len: u64,
+    /// sha256 of the uncompressed memory, hex.
+    pub memory_sha256: String,
 }
 
 /// Record counts, from [`Store::counts`].
@@ -240,6 +278,8 @@ pub struct Store {
     placements: Tree,
     processes: Tree,
     meta: Tree,
+    results: Tree,
+    checkpoints: Tree,
 }
 
 impl std::fmt::Debug for Store {
@@ -263,6 +303,8 @@ impl Store {
             placements: db.open_tree("placements")?,
             processes: db.open_tree("processes")?,
             meta: db.open_tree("meta")?,
+            results: db.open_tree("results")?,
+            checkpoints: db.open_tree("checkpoints")?,
             db,
             commit: Arc::default(),
         })
@@ -276,21 +318,27 @@ impl Store {
             &self.placements,
             &self.processes,
             &self.meta,
+            &self.results,
+            &self.checkpoints,
         );
         trees
-            .transaction(|(items, schedule, placements, processes, meta)| {
-                for (tree, key, value) in &batch.ops {
-                    let target = match tree {
-                        TreeName::Items => items,
-                        TreeName::Schedule => schedule,
-                        TreeName::Placements => placements,
-                        TreeName::Processes => processes,
-                        TreeName::Meta => meta,
-                    };
-                    target.insert(key.as_slice(), value.as_slice())?;
-                }
-                Ok::<(), ConflictableTransactionError<StoreError>>(())
-            })
+            .transaction(
+                |(items, schedule, placements, processes, meta, results, checkpoints)| {
+                    for (tree, key, value) in &batch.ops {
+                        let target = match tree {
+                            TreeName::Items => items,
+                            TreeName::Schedule => schedule,
+                            TreeName::Placements => placements,
+                            TreeName::Processes => processes,
+                            TreeName::Meta => meta,
+                            TreeName::Results => results,
+                            TreeName::Checkpoints => checkpoints,
+                        };
+                        target.insert(key.as_slice(), value.as_slice())?;
+                    }
+                    Ok::<(), ConflictableTransactionError<StoreError>>(())
+                },
+            )
             .map_err(|e| match e {
                 TransactionError::Abort(e) => e,
                 TransactionError::Storage(e) => StoreError::Sled(e),
@@ -434,6 +482,49 @@ impl Store {
             }
         }
         Ok(lo)
+    }
+
+    /// The stored evaluation result of `slot` of `process`.
+    pub fn result(&self, process: &Id, slot: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .results
+            .get(slot_key(process, slot))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Stored results of `process` from slot `from` (inclusive) on, in slot order.
+    pub fn results_from(
+        &self,
+        process: &Id,
+        from: u64,
+    ) -> impl DoubleEndedIterator<Item = Result<(u64, Vec<u8>), StoreError>> + '_ {
+        let start = slot_key(process, from);
+        let end = slot_key(process, u64::MAX);
+        self.results.range(start..=end).map(|kv| {
+            let (k, v) = kv?;
+            let slot = k
+                .get(32..40)
+                .and_then(|s| s.try_into().ok())
+                .map(u64::from_be_bytes)
+                .ok_or(StoreError::Corrupt {
+                    what: "result key",
+                    reason: format!("{} bytes, expected 40", k.len()),
+                })?;
+            Ok((slot, v.to_vec()))
+        })
+    }
+
+    /// The newest checkpoint record of `process`.
+    pub fn checkpoint(&self, process: &Id) -> Result<Option<CheckpointRecord>, StoreError> {
+        self.checkpoints
+            .get(process)?
+            .map(|v| {
+                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                    what: "checkpoint record",
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
     }
 
     /// How many records each tree holds (status pages, and tests that check nothing was stored).

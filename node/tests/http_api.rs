@@ -198,7 +198,42 @@ async fn every_rejection_names_its_field_and_stores_nothing() {
     ));
     let module_type =
         DataItem::sign(&signer, None, None, ao_tags("Module", &[]), b"x".to_vec()).unwrap();
-    cases.push(("Type=Module", module_type.to_bytes(), 400, "tags.Type"));
+    cases.push((
+        "module without Module-Format",
+        module_type.to_bytes(),
+        400,
+        "tags.Module-Format",
+    ));
+    let bad_format = DataItem::sign(
+        &signer,
+        None,
+        None,
+        ao_tags(
+            "Module",
+            &[
+                ("Module-Format", "wasm99"),
+                ("Input-Encoding", "JSON-1"),
+                ("Output-Encoding", "JSON-1"),
+            ],
+        ),
+        b"x".to_vec(),
+    )
+    .unwrap();
+    cases.push((
+        "unknown Module-Format",
+        bad_format.to_bytes(),
+        400,
+        "tags.Module-Format",
+    ));
+    let checkpoint = DataItem::sign(
+        &signer,
+        None,
+        None,
+        ao_tags("Checkpoint", &[]),
+        b"x".to_vec(),
+    )
+    .unwrap();
+    cases.push(("Type=Checkpoint", checkpoint.to_bytes(), 400, "tags.Type"));
     let no_module =
         DataItem::sign(&signer, None, None, ao_tags("Process", &[]), b"x".to_vec()).unwrap();
     cases.push((

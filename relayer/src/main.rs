@@ -26,6 +26,10 @@ struct Cli {
 enum Command {
     /// Run the embedded AO node: the MU/SU HTTP API and the durable scheduler.
     Node(NodeArgs),
+    /// Evaluate a message sequence on a process module locally (a process developer's test
+    /// loop): one JSON message per line in, one JSON result per line out, memory carried from
+    /// message to message, errored messages' memory changes discarded as the node does.
+    Eval(EvalArgs),
     /// Check every schedule in a data directory (slots gap-free, hash chains, signatures).
     /// The node must not be running.
     Audit {
@@ -33,6 +37,29 @@ enum Command {
         #[arg(long, env = "AOLINK_DATA_DIR", default_value = "aolink-data")]
         data_dir: PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// The module's .wasm file.
+    #[arg(long)]
+    module: PathBuf,
+    /// Its Module-Format, e.g. wasm64-unknown-emscripten-draft_2024_02_15.
+    #[arg(long)]
+    format: String,
+    /// Messages, one JSON object per line (as ao-loader's `handle` takes them).
+    #[arg(long)]
+    messages: PathBuf,
+    /// The environment object as ao-loader takes it ({"Process": {...}, "Module": {...}});
+    /// default: built from the first message (see `default_env`).
+    #[arg(long)]
+    env: Option<PathBuf>,
+    /// Memory limit in bytes, or with a unit ("1-gb").
+    #[arg(long, default_value = "1-gb")]
+    memory_limit: String,
+    /// Compute limit per message.
+    #[arg(long, default_value_t = 9_000_000_000_000)]
+    compute_limit: u64,
 }
 
 #[derive(clap::Args)]
@@ -73,6 +100,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Node(args) => runtime.block_on(run_node(args)),
         Command::Audit { data_dir } => audit(&data_dir),
+        Command::Eval(args) => eval(&args),
     }
 }
 
@@ -89,6 +117,7 @@ async fn run_node(args: NodeArgs) -> Result<()> {
         );
     }
     println!("node address: {}", node.address());
+    let crank = node.start_crank();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -102,8 +131,9 @@ async fn run_node(args: NodeArgs) -> Result<()> {
     aolink_node::http::serve(node.clone(), listener, &config, shutdown_signal())
         .await
         .context("serving HTTP")?;
-    // Everything acknowledged is already durable; this only hurries the last background flush.
-    node.store().flush().await.context("flushing the store")?;
+    crank.abort();
+    // Everything acknowledged is already durable; checkpoints spare the next start a replay.
+    node.shutdown().await.context("checkpointing on shutdown")?;
     println!("aolink node stopped");
     Ok(())
 }
@@ -149,5 +179,76 @@ fn audit(data_dir: &std::path::Path) -> Result<()> {
         slots += report.slots;
     }
     println!("ok: {processes} processes, {slots} slots, every hash chain and signature verifies");
+    Ok(())
+}
+
+/// The environment `aolink eval` uses when none is given: the process is the first message's
+/// target, owned by its owner and tagged with its tags; the module is a fixed placeholder.
+/// ao-loader-eval.mjs (the differential test's reference side) uses the same default.
+fn default_env(first: Option<&serde_json::Value>) -> serde_json::Value {
+    let field = |name: &str, default: &str| {
+        first
+            .and_then(|m| m.get(name))
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!(default))
+    };
+    serde_json::json!({
+        "Process": {
+            "Id": field("Target", DEFAULT_PROCESS_ID),
+            "Owner": field("Owner", DEFAULT_OWNER),
+            "Tags": first.and_then(|m| m.get("Tags")).cloned().unwrap_or_else(|| serde_json::json!([])),
+        },
+        "Module": { "Id": DEFAULT_MODULE_ID, "Owner": DEFAULT_MODULE_OWNER, "Tags": [] },
+    })
+}
+
+const DEFAULT_PROCESS_ID: &str = "AOLINK0DEFAULT0PROCESS000000000000000000000";
+const DEFAULT_OWNER: &str = "AOLINK0DEFAULT0OWNER00000000000000000000000";
+const DEFAULT_MODULE_ID: &str = "AOLINK0DEFAULT0MODULE0000000000000000000000";
+const DEFAULT_MODULE_OWNER: &str = "AOLINK0DEFAULT0MODULE0OWNER000000000000000";
+
+fn eval(args: &EvalArgs) -> Result<()> {
+    use aolink_node::compute::wasm::{Limits, ModuleFormat, WasmEngine, parse_memory_limit};
+    use std::io::Write;
+    let format = ModuleFormat::parse(&args.format).map_err(|e| anyhow::anyhow!("--format: {e}"))?;
+    let bytes = std::fs::read(&args.module)
+        .with_context(|| format!("reading --module {}", args.module.display()))?;
+    let text = std::fs::read_to_string(&args.messages)
+        .with_context(|| format!("reading --messages {}", args.messages.display()))?;
+    let mut messages = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let msg: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("--messages line {}: not a JSON object", n + 1))?;
+        if !msg.is_object() {
+            bail!("--messages line {}: expected a JSON object", n + 1);
+        }
+        messages.push(msg);
+    }
+    let env = match &args.env {
+        Some(path) => serde_json::from_str(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("reading --env {}", path.display()))?,
+        )
+        .with_context(|| format!("--env {}: not JSON", path.display()))?,
+        None => default_env(messages.first()),
+    };
+    let limits = Limits {
+        memory_bytes: parse_memory_limit(&args.memory_limit)
+            .map_err(|e| anyhow::anyhow!("--memory-limit: {e}"))?,
+        compute: args.compute_limit,
+    };
+    let engine = WasmEngine::new(None).context("starting the wasm engine")?;
+    let module = engine
+        .compile(&bytes, format)
+        .with_context(|| format!("loading {}", args.module.display()))?;
+    let results = aolink_node::compute::evaluate_sequence(&module, limits, &env, &messages, 64)
+        .context("evaluating")?;
+    let mut out = std::io::stdout().lock();
+    for result in &results {
+        writeln!(out, "{}", aolink_node::compute::public_result(result))?;
+    }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! scheduler URL it locates can all point at the node. Errors are JSON `{"error": reason}`
 //! (plus `"field"` when one field is at fault) with a 4xx status for bad input.
 
+mod cu;
 mod error;
 mod graphql;
 mod su;
@@ -69,6 +70,10 @@ pub fn router(node: Node, config: &HttpConfig) -> Result<Router, ItemError> {
         .route("/health", get(su::health))
         .route("/processes/{id}", get(su::process))
         .route("/graphql", post(graphql::handle).with_state(schema))
+        .route("/result/{id}", get(cu::result))
+        .route("/results/{id}", get(cu::results))
+        .route("/dry-run", post(cu::dry_run))
+        .route("/state/{id}", get(cu::state))
         .route("/{id}", get(su::get_id))
         .route("/{id}/latest", get(su::latest))
         .fallback(error::not_found)

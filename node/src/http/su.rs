@@ -94,12 +94,19 @@ async fn assign(s: AppState, q: HashMap<String, String>) -> Result<Json<Value>, 
     let outcome = s.node.assign(process, message, exclude).await?;
     let mut body = outcome_json(&outcome, "Processing Assignment");
     // The MU answers an assignment with the assignment's id, not the message's.
-    body["id"] = json!(outcome.assignment().id);
+    if let Some(a) = outcome.assignment() {
+        body["id"] = json!(a.id);
+    }
     Ok(Json(body))
 }
 
 fn outcome_json(outcome: &Outcome, message: &str) -> Value {
-    let a = outcome.assignment();
+    let a = match outcome {
+        Outcome::Stored { id, duplicate } => {
+            return json!({ "message": "Stored Module", "id": id, "duplicate": duplicate });
+        }
+        Outcome::Scheduled(a) | Outcome::AlreadyScheduled(a) => a,
+    };
     json!({
         "message": message,
         "id": a.message,

@@ -1,0 +1,644 @@
+//! The evaluation loop: one runtime per process, messages in slot order, results persisted,
+//! errors rolled back, memory checkpointed.
+//!
+//! Rolling back a message whose result has an `Error` must restore the memory from before it.
+//! Copying the whole memory (~70 MB for aos) before every message is what limits the JS CU, so
+//! instead each runtime keeps a *base* memory snapshot plus the slots evaluated since. The host
+//! keeps no state between calls except memory and reads its clock from the scheduled
+//! `Timestamp`, so rebuilding from the base and replaying those slots reaches the same bytes.
+//! The base is refreshed every `snapshot_every` messages, bounding the replay.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::message::{environment, scheduled_message};
+use super::wasm::{
+    Limits, ModuleFormat, WasmEngine, WasmError, WasmModule, WasmProcess, parse_memory_limit,
+};
+use crate::ans104::{DataItem, ItemError, b64url_decode_32, b64url_encode};
+use crate::scheduler::Assignment;
+use crate::store::{Batch, CheckpointRecord, Id, Store, StoreError};
+
+/// How evaluation is tuned.
+#[derive(Clone, Debug)]
+pub struct ComputeConfig {
+    /// Messages between memory checkpoints written to disk.
+    pub checkpoint_every: u64,
+    /// Messages between in-memory rollback snapshots (bounds the replay after an error).
+    pub snapshot_every: u64,
+    /// Largest `Memory-Limit` accepted, and the limit when neither process nor module names one.
+    pub max_memory: u64,
+    /// Largest `Compute-Limit` accepted, and the limit when neither names one.
+    pub max_compute: u64,
+}
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        ComputeConfig {
+            checkpoint_every: 500,
+            snapshot_every: 64,
+            // The JS CU's PROCESS_WASM_MEMORY_MAX_LIMIT and PROCESS_WASM_COMPUTE_MAX_LIMIT.
+            max_memory: 1024 * 1024 * 1024,
+            max_compute: 9_000_000_000_000,
+        }
+    }
+}
+
+/// Errors from evaluation.
+#[derive(Debug, thiserror::Error)]
+pub enum ComputeError {
+    /// The process is not scheduled by this node.
+    #[error("process {0} is not scheduled by this node")]
+    UnknownProcess(String),
+    /// The process cannot run: its module is missing, malformed or refused.
+    #[error("process {process} cannot be evaluated: {reason}")]
+    Unrunnable {
+        /// The process.
+        process: String,
+        /// Why.
+        reason: String,
+    },
+    /// The host failed.
+    #[error("wasm host: {0}")]
+    Wasm(#[from] WasmError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored item does not parse.
+    #[error("stored item: {0}")]
+    Item(#[from] ItemError),
+    /// A checkpoint file could not be written or read.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Replaying messages after a rollback did not reproduce their results: the host is not
+    /// deterministic. Evaluation stops rather than compute a state no other node would.
+    #[error("process {process} slot {slot}: replay diverged from the original evaluation")]
+    Diverged {
+        /// The process.
+        process: String,
+        /// The slot that diverged.
+        slot: u64,
+    },
+}
+
+/// What a process needs to run, resolved from its item and its module's item.
+#[derive(Clone, Debug)]
+pub struct ProcessSetup {
+    /// The module id.
+    pub module_id: Id,
+    /// The module format.
+    pub format: ModuleFormat,
+    /// The limits in force.
+    pub limits: Limits,
+    /// The `env` JSON passed to every `handle`.
+    pub env_json: String,
+}
+
+struct Runtime {
+    pid: Id,
+    module: WasmModule,
+    limits: Limits,
+    env_json: String,
+    live: Option<WasmProcess>,
+    base: Option<Arc<Vec<u8>>>,
+    replay: Vec<u64>,
+    next_slot: u64,
+    since_checkpoint: u64,
+}
+
+struct Inner {
+    store: Store,
+    data_dir: PathBuf,
+    engine: WasmEngine,
+    config: ComputeConfig,
+    runtimes: Mutex<HashMap<Id, Arc<Mutex<Runtime>>>>,
+    modules: Mutex<HashMap<Id, WasmModule>>,
+}
+
+/// The compute unit. Cheap to clone.
+#[derive(Clone)]
+pub struct Compute {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Compute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compute").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic mid-evaluation leaves at worst a runtime whose live instance is rebuilt from its
+    // base on the next message; the data is still consistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Compute {
+    /// A compute unit over `store`, keeping compiled modules and checkpoints under `data_dir`.
+    pub fn new(
+        store: Store,
+        data_dir: &Path,
+        config: ComputeConfig,
+    ) -> Result<Compute, ComputeError> {
+        let engine = WasmEngine::new(Some(&data_dir.join("module-cache")))?;
+        Ok(Compute {
+            inner: Arc::new(Inner {
+                store,
+                data_dir: data_dir.to_path_buf(),
+                engine,
+                config,
+                runtimes: Mutex::new(HashMap::new()),
+                modules: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ComputeConfig {
+        &self.inner.config
+    }
+
+    /// Resolves what a process item needs to run, compiling its module: the check a spawn
+    /// must pass. Errors name what is wrong (missing module, bad format, bad limits, a module
+    /// the host refuses).
+    pub fn setup(&self, process: &DataItem) -> Result<ProcessSetup, ComputeError> {
+        let pid = process.id_b64();
+        let unrunnable = |reason: String| ComputeError::Unrunnable {
+            process: pid.clone(),
+            reason,
+        };
+        let module_tag = process
+            .tag("Module")
+            .ok_or_else(|| unrunnable("it has no Module tag".into()))?;
+        let module_id =
+            b64url_decode_32(module_tag, "Module").map_err(|e| unrunnable(e.to_string()))?;
+        let raw = self.inner.store.item(&module_id)?.ok_or_else(|| {
+            unrunnable(format!(
+                "module {module_tag} is not held by this node (post its Type=Module item first)"
+            ))
+        })?;
+        let module_item = DataItem::parse(&raw)?;
+        if module_item.tag("Type") != Some("Module") {
+            return Err(unrunnable(format!(
+                "{module_tag} is not a Type=Module item"
+            )));
+        }
+        let format_tag = module_item
+            .tag("Module-Format")
+            .ok_or_else(|| unrunnable(format!("module {module_tag} has no Module-Format tag")))?;
+        let format = ModuleFormat::parse(format_tag).map_err(|e| unrunnable(e.to_string()))?;
+        let config = &self.inner.config;
+        // The process's tag wins over the module's, as in the CU.
+        let tag = |name: &str| process.tag(name).or_else(|| module_item.tag(name));
+        let memory_bytes = match tag("Memory-Limit") {
+            Some(v) => {
+                parse_memory_limit(v).map_err(|e| unrunnable(format!("Memory-Limit: {e}")))?
+            }
+            None => config.max_memory,
+        };
+        if memory_bytes > config.max_memory {
+            return Err(unrunnable(format!(
+                "Memory-Limit {memory_bytes} exceeds this node's maximum {}",
+                config.max_memory
+            )));
+        }
+        let compute = match tag("Compute-Limit") {
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| unrunnable(format!("Compute-Limit {v:?} is not a whole number")))?,
+            None => config.max_compute,
+        };
+        if compute > config.max_compute {
+            return Err(unrunnable(format!(
+                "Compute-Limit {compute} exceeds this node's maximum {}",
+                config.max_compute
+            )));
+        }
+        self.module(&module_id, &module_item, format)
+            .map_err(|e| unrunnable(format!("module {module_tag}: {e}")))?;
+        Ok(ProcessSetup {
+            module_id,
+            format,
+            limits: Limits {
+                memory_bytes,
+                compute,
+            },
+            env_json: environment(process, &module_item).to_string(),
+        })
+    }
+
+    fn module(
+        &self,
+        id: &Id,
+        item: &DataItem,
+        format: ModuleFormat,
+    ) -> Result<WasmModule, WasmError> {
+        if let Some(m) = lock(&self.inner.modules).get(id) {
+            return Ok(m.clone());
+        }
+        let module = self.inner.engine.compile(&item.data, format)?;
+        lock(&self.inner.modules).insert(*id, module.clone());
+        Ok(module)
+    }
+
+    fn runtime(&self, pid: &Id) -> Result<Arc<Mutex<Runtime>>, ComputeError> {
+        if let Some(rt) = lock(&self.inner.runtimes).get(pid) {
+            return Ok(rt.clone());
+        }
+        let pid_b64 = b64url_encode(pid);
+        let raw = self
+            .inner
+            .store
+            .item(pid)?
+            .ok_or_else(|| ComputeError::UnknownProcess(pid_b64.clone()))?;
+        let process = DataItem::parse(&raw)?;
+        let setup = self.setup(&process)?;
+        let module = self.module(
+            &setup.module_id,
+            &DataItem::parse(&self.inner.store.item(&setup.module_id)?.unwrap_or_default())?,
+            setup.format,
+        )?;
+        let (base, next_slot) = match self.inner.store.checkpoint(pid)? {
+            Some(record) => (
+                Some(Arc::new(self.read_checkpoint(&record)?)),
+                record.slot.saturating_add(1),
+            ),
+            None => (None, 0),
+        };
+        let runtime = Arc::new(Mutex::new(Runtime {
+            pid: *pid,
+            module,
+            limits: setup.limits,
+            env_json: setup.env_json,
+            live: None,
+            base,
+            replay: Vec::new(),
+            next_slot,
+            since_checkpoint: 0,
+        }));
+        Ok(lock(&self.inner.runtimes)
+            .entry(*pid)
+            .or_insert(runtime)
+            .clone())
+    }
+
+    /// Evaluates `process` up to and including `slot` (or its newest slot), persisting every
+    /// result. Blocking: call it from a blocking thread.
+    pub fn evaluate_to(&self, pid: &Id, slot: Option<u64>) -> Result<u64, ComputeError> {
+        let record = self
+            .inner
+            .store
+            .process(pid)?
+            .ok_or_else(|| ComputeError::UnknownProcess(b64url_encode(pid)))?;
+        let newest = record.next_slot.saturating_sub(1);
+        let target = slot.map_or(newest, |s| s.min(newest));
+        let runtime = self.runtime(pid)?;
+        let mut rt = lock(&runtime);
+        let mut batch = Batch::new();
+        let mut pending = 0usize;
+        while rt.next_slot <= target {
+            let slot = rt.next_slot;
+            let stepped = self
+                .message_at(pid, slot)
+                .and_then(|(msg, a)| self.step(&mut rt, &msg, a.timestamp));
+            let result = match stepped {
+                Ok(result) => result,
+                Err(e) => {
+                    // Keep what was evaluated before the failure: the cursor has moved past it.
+                    if !batch.is_empty() {
+                        self.inner.store.apply(&batch)?;
+                    }
+                    return Err(e);
+                }
+            };
+            batch.put_result(pid, slot, result.to_string().as_bytes());
+            pending += 1;
+            rt.next_slot = slot.saturating_add(1);
+            rt.since_checkpoint = rt.since_checkpoint.saturating_add(1);
+            if rt.since_checkpoint >= self.inner.config.checkpoint_every {
+                self.inner.store.apply(&batch)?;
+                batch = Batch::new();
+                pending = 0;
+                self.checkpoint(&mut rt)?;
+            } else if pending >= 64 {
+                self.inner.store.apply(&batch)?;
+                batch = Batch::new();
+                pending = 0;
+            }
+        }
+        if !batch.is_empty() {
+            self.inner.store.apply(&batch)?;
+        }
+        Ok(rt.next_slot)
+    }
+
+    /// Builds the `msg` of `slot` from the schedule.
+    fn message_at(&self, pid: &Id, slot: u64) -> Result<(String, Assignment), ComputeError> {
+        let store = &self.inner.store;
+        let missing = |what: String| StoreError::Corrupt {
+            what: "schedule",
+            reason: what,
+        };
+        let entry = store
+            .entry(pid, slot)?
+            .ok_or_else(|| missing(format!("slot {slot} of {} is missing", b64url_encode(pid))))?;
+        let assignment = Assignment::from_item(&DataItem::parse(&entry.assignment)?)?;
+        let raw = store.item(&entry.message_id)?.ok_or_else(|| {
+            missing(format!(
+                "message {} is missing",
+                b64url_encode(&entry.message_id)
+            ))
+        })?;
+        let item = DataItem::parse(&raw)?;
+        Ok((
+            scheduled_message(&item, &assignment).to_string(),
+            assignment,
+        ))
+    }
+
+    /// Evaluates one message on the runtime, rolling its memory back if the result is an error.
+    fn step(&self, rt: &mut Runtime, msg: &str, timestamp: i64) -> Result<Value, ComputeError> {
+        self.ensure_live(rt)?;
+        let live = rt.live.as_mut().ok_or_else(|| ComputeError::Unrunnable {
+            process: b64url_encode(&rt.pid),
+            reason: "no live instance".into(),
+        })?;
+        let outcome = live.handle(msg, &rt.env_json, timestamp)?;
+        if outcome.keep_memory {
+            rt.replay.push(rt.next_slot);
+            if rt.replay.len() as u64 >= self.inner.config.snapshot_every {
+                let memory = live.memory().to_vec();
+                rt.base = Some(Arc::new(memory));
+                rt.replay.clear();
+            }
+        } else {
+            // The instance may be corrupt (a trap) or hold this message's changes: drop it.
+            rt.live = None;
+        }
+        Ok(outcome.result)
+    }
+
+    /// Rebuilds the live instance from the base snapshot and the slots evaluated since.
+    fn ensure_live(&self, rt: &mut Runtime) -> Result<(), ComputeError> {
+        if rt.live.is_some() {
+            return Ok(());
+        }
+        let mut live = match &rt.base {
+            Some(memory) => WasmProcess::from_memory(&rt.module, rt.limits, memory)?,
+            None => WasmProcess::new(&rt.module, rt.limits)?,
+        };
+        for slot in rt.replay.clone() {
+            let (msg, assignment) = self.message_at(&rt.pid, slot)?;
+            let outcome = live.handle(&msg, &rt.env_json, assignment.timestamp)?;
+            if !outcome.keep_memory {
+                return Err(ComputeError::Diverged {
+                    process: b64url_encode(&rt.pid),
+                    slot,
+                });
+            }
+        }
+        rt.live = Some(live);
+        Ok(())
+    }
+
+    fn checkpoint_path(&self, pid: &Id, slot: u64) -> (PathBuf, String) {
+        let relative = format!("checkpoints/{}/{slot:020}.zst", b64url_encode(pid));
+        (self.inner.data_dir.join(&relative), relative)
+    }
+
+    /// Writes the runtime's current memory as a checkpoint: the compressed file is synced and
+    /// renamed into place before the record that names it is committed, so a record never
+    /// points at a partial file.
+    fn checkpoint(&self, rt: &mut Runtime) -> Result<(), ComputeError> {
+        self.ensure_live(rt)?;
+        let Some(live) = rt.live.as_ref() else {
+            return Ok(());
+        };
+        let Some(slot) = rt.next_slot.checked_sub(1) else {
+            return Ok(());
+        };
+        let memory = live.memory().to_vec();
+        let (path, relative) = self.checkpoint_path(&rt.pid, slot);
+        let fail = |reason: String| ComputeError::Checkpoint {
+            path: path.clone(),
+            reason,
+        };
+        let dir = path
+            .parent()
+            .ok_or_else(|| fail("no parent directory".into()))?;
+        fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+        let compressed = zstd::bulk::compress(&memory, 1).map_err(|e| fail(e.to_string()))?;
+        let tmp = path.with_extension("zst.tmp");
+        let mut file = fs::File::create(&tmp).map_err(|e| fail(e.to_string()))?;
+        file.write_all(&compressed)
+            .map_err(|e| fail(e.to_string()))?;
+        file.sync_all().map_err(|e| fail(e.to_string()))?;
+        fs::rename(&tmp, &path).map_err(|e| fail(e.to_string()))?;
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| fail(e.to_string()))?;
+        let previous = self.inner.store.checkpoint(&rt.pid)?;
+        let mut batch = Batch::new();
+        batch.put_checkpoint(
+            &rt.pid,
+            &CheckpointRecord {
+                slot,
+                file: relative.clone(),
+                memory_len: memory.len() as u64,
+                memory_sha256: hex::encode(Sha256::digest(&memory)),
+            },
+        )?;
+        self.inner.store.apply(&batch)?;
+        self.inner.store.flush_blocking()?;
+        if let Some(old) = previous.filter(|p| p.file != relative) {
+            // Best effort: a leftover file costs disk, never correctness.
+            let _ = fs::remove_file(self.inner.data_dir.join(old.file));
+        }
+        rt.base = Some(Arc::new(memory));
+        rt.replay.clear();
+        rt.since_checkpoint = 0;
+        Ok(())
+    }
+
+    fn read_checkpoint(&self, record: &CheckpointRecord) -> Result<Vec<u8>, ComputeError> {
+        let path = self.inner.data_dir.join(&record.file);
+        let fail = |reason: String| ComputeError::Checkpoint {
+            path: path.clone(),
+            reason,
+        };
+        let compressed = fs::read(&path).map_err(|e| fail(e.to_string()))?;
+        let capacity = usize::try_from(record.memory_len).map_err(|e| fail(e.to_string()))?;
+        let memory =
+            zstd::bulk::decompress(&compressed, capacity).map_err(|e| fail(e.to_string()))?;
+        if hex::encode(Sha256::digest(&memory)) != record.memory_sha256 {
+            return Err(fail("memory does not match its recorded sha256".into()));
+        }
+        Ok(memory)
+    }
+
+    /// Checkpoints every live process (on shutdown).
+    pub fn checkpoint_all(&self) -> Result<(), ComputeError> {
+        let runtimes: Vec<_> = lock(&self.inner.runtimes).values().cloned().collect();
+        for runtime in runtimes {
+            let mut rt = lock(&runtime);
+            if rt.since_checkpoint > 0 {
+                self.checkpoint(&mut rt)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets every in-memory runtime, so the next evaluation restores from checkpoints
+    /// (tests of restart; an operator's memory pressure valve).
+    pub fn unload_all(&self) {
+        lock(&self.inner.runtimes).clear();
+    }
+
+    /// sha256 of a process's memory after evaluating everything scheduled, and the slot count.
+    pub fn memory_hash(&self, pid: &Id) -> Result<(String, u64), ComputeError> {
+        let next = self.evaluate_to(pid, None)?;
+        let runtime = self.runtime(pid)?;
+        let mut rt = lock(&runtime);
+        self.ensure_live(&mut rt)?;
+        let memory = rt
+            .live
+            .as_ref()
+            .map(|l| l.memory().to_vec())
+            .unwrap_or_default();
+        Ok((hex::encode(Sha256::digest(&memory)), next))
+    }
+
+    /// The process's memory after evaluating everything scheduled, and the last slot in it.
+    pub fn state(&self, pid: &Id) -> Result<(Vec<u8>, Option<u64>), ComputeError> {
+        let next = self.evaluate_to(pid, None)?;
+        let runtime = self.runtime(pid)?;
+        let mut rt = lock(&runtime);
+        self.ensure_live(&mut rt)?;
+        let memory = rt
+            .live
+            .as_ref()
+            .map(|l| l.memory().to_vec())
+            .unwrap_or_default();
+        Ok((memory, next.checked_sub(1)))
+    }
+
+    /// Evaluates `msg` on a copy of the process's current memory; nothing is kept or stored.
+    pub fn dry_run(&self, pid: &Id, msg: &Value) -> Result<Value, ComputeError> {
+        self.evaluate_to(pid, None)?;
+        let runtime = self.runtime(pid)?;
+        let mut rt = lock(&runtime);
+        self.ensure_live(&mut rt)?;
+        let memory = rt
+            .live
+            .as_ref()
+            .map(|l| l.memory().to_vec())
+            .unwrap_or_default();
+        let mut scratch = WasmProcess::from_memory(&rt.module, rt.limits, &memory)?;
+        let timestamp = msg["Timestamp"].as_i64().unwrap_or(0);
+        let outcome = scratch.handle(&msg.to_string(), &rt.env_json, timestamp)?;
+        Ok(outcome.result)
+    }
+
+    /// The stored result of `slot`, evaluating up to it first.
+    pub fn result(&self, pid: &Id, slot: u64) -> Result<Value, ComputeError> {
+        self.evaluate_to(pid, Some(slot))?;
+        let raw = self
+            .inner
+            .store
+            .result(pid, slot)?
+            .ok_or(StoreError::Corrupt {
+                what: "result",
+                reason: format!("slot {slot} was evaluated but has no result"),
+            })?;
+        serde_json::from_slice(&raw).map_err(|e| {
+            ComputeError::Store(StoreError::Corrupt {
+                what: "result",
+                reason: e.to_string(),
+            })
+        })
+    }
+}
+
+/// Evaluates `messages` (each a `msg` object as ao-loader's `handle` takes it) one after the
+/// other on a fresh instance of `module`, carrying memory from one to the next and discarding
+/// the memory changes of any message whose result is an error, exactly as the node does (with
+/// the same base-snapshot-and-replay rollback, so no memory is copied per message).
+/// This is `aolink eval`: a process developer's local loop, and the differential test's side.
+pub fn evaluate_sequence(
+    module: &WasmModule,
+    limits: Limits,
+    env: &Value,
+    messages: &[Value],
+    snapshot_every: usize,
+) -> Result<Vec<Value>, ComputeError> {
+    let env_json = env.to_string();
+    let timestamp = |msg: &Value| {
+        msg["Timestamp"]
+            .as_i64()
+            .or_else(|| msg["Timestamp"].as_str().and_then(|t| t.parse().ok()))
+            .unwrap_or(0)
+    };
+    let mut base: Option<Vec<u8>> = None;
+    let mut replay: Vec<usize> = Vec::new();
+    let mut live: Option<WasmProcess> = None;
+    let mut results = Vec::with_capacity(messages.len());
+    for (index, msg) in messages.iter().enumerate() {
+        let process = match live.as_mut() {
+            Some(p) => p,
+            None => {
+                let mut fresh = match &base {
+                    Some(memory) => WasmProcess::from_memory(module, limits, memory)?,
+                    None => WasmProcess::new(module, limits)?,
+                };
+                for &i in &replay {
+                    let again = &messages[i];
+                    if !fresh
+                        .handle(&again.to_string(), &env_json, timestamp(again))?
+                        .keep_memory
+                    {
+                        return Err(ComputeError::Diverged {
+                            process: "eval".into(),
+                            slot: i as u64,
+                        });
+                    }
+                }
+                live.insert(fresh)
+            }
+        };
+        let outcome = process.handle(&msg.to_string(), &env_json, timestamp(msg))?;
+        if outcome.keep_memory {
+            replay.push(index);
+            if replay.len() >= snapshot_every.max(1) {
+                base = Some(process.memory().to_vec());
+                replay.clear();
+            }
+        } else {
+            live = None;
+        }
+        results.push(outcome.result);
+    }
+    Ok(results)
+}
+
+/// The result fields `aolink eval` prints and the differential test compares.
+pub fn public_result(result: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for key in ["Output", "Messages", "Spawns", "Assignments", "Error"] {
+        if let Some(v) = result.get(key) {
+            out.insert(key.to_string(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
