@@ -382,10 +382,19 @@ impl Node {
                 what: "result",
                 reason: e.to_string(),
             })?;
+        // Every hop of a chain names the message that started it (the MU's `initialTxId`):
+        // apps look up a reply by `Pushed-For` = the user's own message id.
+        let pushed_for = match store.item(&entry.message_id)? {
+            Some(raw) => DataItem::parse(&raw)?
+                .tag("Pushed-For")
+                .map(str::to_string)
+                .unwrap_or_else(|| b64url_encode(&entry.message_id)),
+            None => b64url_encode(&entry.message_id),
+        };
         let ctx = PushContext {
             process: pid_b64.to_string(),
             module: module.to_string(),
-            pushed_for: b64url_encode(&entry.message_id),
+            pushed_for,
             node_address: self.address().to_string(),
         };
         let out = pushes(self.inner.key.signer(), &result, &ctx)?;

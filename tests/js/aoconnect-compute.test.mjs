@@ -16,10 +16,12 @@
 //  2. spawn() process A with Authority = the node address (the node signs pushed messages, and aos
 //     only trusts messages whose Owner is an Authority, ao-protocol.md §4 step 7 / C19).
 //  3. Eval `x = 40 + 2; return x` → Output.data "42" (aos 2.0 Output is {data, prompt, test}, C17).
-//  4. Eval `error('boom')` → Error; `return x` is still "42" (the errored memory is discarded).
+//  4. Eval `x = 7; error('boom')` → Error; `return x` is still "42" (the errored memory, x = 7,
+//     is discarded).
 //  5. results(): the non-errored evaluations in order (A3/A14), string cursors, DESC, from-paging.
 //  6. dryrun Eval `x = 1000` → "1000"; nothing persisted: a real `return x` is still "42" (A4).
 //  7. Process B; B answers Ping with Pong; A records the Pong. A → node messenger → B → A.
+//  7b. Pushed-For on the second hop (B's Pong) names the user message that started the chain.
 //  8. GET /state/{A}: raw memory with Last-Ordinate.
 //
 // Dry-run Evals pass `Owner` = the wallet address: aoconnect's default Owner is "1234", and aos
@@ -103,7 +105,9 @@ const S = {
   evalError: null,
   evalAfterError: null,
   resultsAsc: null, // the ASC edges after step 4
-  sendPing: null // message id of A's Eval that Sends the Ping
+  sendPing: null, // message id of A's Eval that Sends the Ping
+  pingId: null, // the Ping the node pushed to B
+  pong: null // the SU edge of B's Pong in A's schedule
 }
 
 function requireStep(value, step) {
@@ -481,6 +485,7 @@ test('7. process to process: A Sends Ping to B, B replies Pong through the node 
     const untrusted = [...aEdges, ...bEdges].filter((e) => /not trusted/i.test(e.node.message.data ?? ''))
     assert.deepEqual(untrusted.map((e) => e.node.message.data), [], 'no untrusted-message replies')
     S.pong = pong
+    S.pingId = ping.node.message.id
   })
 })
 
@@ -490,10 +495,12 @@ test('7b. Pushed-For names the originating user message on every hop (MU initial
   // servers/mu: every message of a crank carries `Pushed-For: ctx.cachedMsg.initialTxId`, the id
   // of the user message that started the chain, also on the second hop (B's Pong).
   const tags = S.pong.node.message.tags
+  const pushedFor = tagValue(tags, 'Pushed-For')
   assert.equal(
-    tagValue(tags, 'Pushed-For'),
+    pushedFor,
     S.sendPing,
-    `Pong (second hop) Pushed-For should be A's Send Eval ${S.sendPing} (the user message), not the Ping: ${show(tags)}`
+    `Pong (second hop) Pushed-For should be A's Send Eval ${S.sendPing} (the user message that started the chain)` +
+      `${pushedFor === S.pingId ? `, not the Ping ${S.pingId} that B evaluated` : ''}: ${show(tags)}`
   )
 })
 

@@ -387,7 +387,7 @@ impl Compute {
             // The instance may be corrupt (a trap) or hold this message's changes: drop it.
             rt.live = None;
         }
-        Ok(outcome.result)
+        Ok(cu_result(outcome.result))
     }
 
     /// Rebuilds the live instance from the base snapshot and the slots evaluated since.
@@ -548,7 +548,7 @@ impl Compute {
         let mut scratch = WasmProcess::from_memory(&rt.module, rt.limits, &memory)?;
         let timestamp = msg["Timestamp"].as_i64().unwrap_or(0);
         let outcome = scratch.handle(&msg.to_string(), &rt.env_json, timestamp)?;
-        Ok(outcome.result)
+        Ok(cu_result(outcome.result))
     }
 
     /// The stored result of `slot`, evaluating up to it first.
@@ -630,6 +630,19 @@ pub fn evaluate_sequence(
         results.push(outcome.result);
     }
     Ok(results)
+}
+
+/// A result as the CU stores and serves it: missing `Messages`, `Spawns` and `Assignments`
+/// default to `[]` (`mergeOutput`), which ao-loader itself leaves absent.
+pub fn cu_result(mut result: Value) -> Value {
+    if let Value::Object(map) = &mut result {
+        for key in ["Messages", "Spawns", "Assignments"] {
+            if map.get(key).is_none_or(Value::is_null) {
+                map.insert(key.to_string(), Value::Array(Vec::new()));
+            }
+        }
+    }
+    result
 }
 
 /// The result fields `aolink eval` prints and the differential test compares.

@@ -13,8 +13,8 @@ use wasmtime::{
     ValType,
 };
 
-use super::ModuleFormat;
 use super::jstime;
+use super::{Clock, ModuleFormat};
 
 /// The pointer width and format-dependent behaviour of one module, fixed at compile time.
 #[derive(Debug)]
@@ -32,6 +32,8 @@ pub(crate) struct HostConfig {
     pub metered: bool,
     /// Export names for the runtime functions the host calls.
     pub names: ExportNames,
+    /// What `emscripten_date_now` returns.
+    pub clock: Clock,
     /// For modules that do not export `emscripten_stack_get_end` (v1): the end of the static
     /// data, which is where emscripten's downward-growing stack ends.
     pub static_data_end: u64,
@@ -203,8 +205,11 @@ pub(crate) struct HostState {
     pub gas_used: i64,
     /// `Module.gas.limit` (`computeLimit || 9e15`).
     pub gas_limit: i128,
-    /// The scheduled message's timestamp: what `emscripten_date_now` returns.
+    /// The scheduled message's timestamp (`Clock::MessageTimestamp`).
     pub timestamp_ms: i64,
+    /// ao-loader's `deterministicNow` counter (`Clock::AoLoader`), restarted at 10000 by
+    /// every `handle`.
+    pub clock_ms: f64,
     /// The legacy glue's `tempRet0` cell.
     pub tempret0: i32,
     /// The process's Memory-Limit: `emscripten_resize_heap` treats it like the glue's heapMax.
@@ -774,10 +779,24 @@ pub(crate) fn define(
             });
         }
         "_emscripten_system" => {
-            // wasm64's glue: 0 for a null command, else -52 (ENOSYS). Nothing is ever executed
-            // (em4's glue would run the command on the host under Node: C10).
+            // wasm64's glue: 0 for a null command, else -52 (ENOSYS). em4's glue under Node
+            // answers 1 ("a shell exists") for a null command and really runs any other command
+            // on the host (C10); nothing is ever executed here: -52.
+            let null_answer = if cfg.format == ModuleFormat::Emscripten4 {
+                1
+            } else {
+                0
+            };
             host!(|caller, params, results| {
-                ret_int(results, &ret_ty, if arg(params, 0) == 0 { 0 } else { -52 });
+                ret_int(
+                    results,
+                    &ret_ty,
+                    if arg(params, 0) == 0 {
+                        null_answer
+                    } else {
+                        -52
+                    },
+                );
                 Ok(())
             });
         }
@@ -811,16 +830,26 @@ pub(crate) fn define(
             });
         }
         "emscripten_date_now" => {
-            // A fixed clock per message: the scheduled timestamp (never the wall clock).
+            // Never the wall clock: ao-loader's counter (restarted by every `handle`) or the
+            // scheduled message's timestamp, per `Clock`.
             host!(|caller, params, results| {
-                let t = caller.data().timestamp_ms as f64;
+                let t = read_clock(caller.data_mut());
                 ret_f64(results, t);
                 Ok(())
             });
         }
         "emscripten_get_now" => {
+            // em2: `process.hrtime()` after the glue replaced it by `Date.now` gives NaN
+            // (`os.clock()` then reads 0.0, C5); v1: 0; emscripten3: the same
+            // `deterministicNow` counter as `Date.now`.
+            let format = cfg.format;
             host!(|caller, params, results| {
-                ret_f64(results, 0.0);
+                let t = match format {
+                    ModuleFormat::Emscripten2 => f64::NAN,
+                    ModuleFormat::Emscripten => 0.0,
+                    _ => read_clock(caller.data_mut()),
+                };
+                ret_f64(results, t);
                 Ok(())
             });
         }
@@ -1097,6 +1126,18 @@ pub(crate) fn define(
 
 // ---------------------------------------------------------------------------------------------
 // Implementations
+
+/// The module's clock (`emscripten_date_now`; see `Clock`).
+fn read_clock(s: &mut HostState) -> f64 {
+    match s.cfg.clock {
+        Clock::AoLoader => {
+            let t = s.clock_ms;
+            s.clock_ms += 1.0;
+            t
+        }
+        Clock::MessageTimestamp => s.timestamp_ms as f64,
+    }
+}
 
 fn use_gas(caller: &mut Caller<'_, HostState>, gas: i64) -> wasmtime::Result<()> {
     let s = caller.data_mut();

