@@ -221,6 +221,17 @@ fn pair_key(first: &Id, second: &Id) -> Vec<u8> {
     key
 }
 
+/// The slot in a `process id ‖ slot` key.
+fn slot_of(key: &[u8], what: &'static str) -> Result<u64, StoreError> {
+    key.get(32..40)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or(StoreError::Corrupt {
+            what,
+            reason: format!("{} bytes, expected 40", key.len()),
+        })
+}
+
 fn decode_slot(bytes: &[u8]) -> Result<u64, StoreError> {
     let raw: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt {
         what: "placement",
@@ -448,14 +459,7 @@ impl Store {
         let end = slot_key(process, u64::MAX);
         self.schedule.range(start..=end).map(|kv| {
             let (k, v) = kv?;
-            let slot = k
-                .get(32..40)
-                .and_then(|s| s.try_into().ok())
-                .map(u64::from_be_bytes)
-                .ok_or(StoreError::Corrupt {
-                    what: "schedule key",
-                    reason: format!("{} bytes, expected 40", k.len()),
-                })?;
+            let slot = slot_of(&k, "schedule key")?;
             Ok((slot, ScheduleEntry::decode(&v)?))
         })
     }
@@ -502,14 +506,7 @@ impl Store {
         let end = slot_key(process, u64::MAX);
         self.results.range(start..=end).map(|kv| {
             let (k, v) = kv?;
-            let slot = k
-                .get(32..40)
-                .and_then(|s| s.try_into().ok())
-                .map(u64::from_be_bytes)
-                .ok_or(StoreError::Corrupt {
-                    what: "result key",
-                    reason: format!("{} bytes, expected 40", k.len()),
-                })?;
+            let slot = slot_of(&k, "result key")?;
             Ok((slot, v.to_vec()))
         })
     }

@@ -508,16 +508,11 @@ impl Compute {
 
     /// sha256 of a process's memory after evaluating everything scheduled, and the slot count.
     pub fn memory_hash(&self, pid: &Id) -> Result<(String, u64), ComputeError> {
-        let next = self.evaluate_to(pid, None)?;
-        let runtime = self.runtime(pid)?;
-        let mut rt = lock(&runtime);
-        self.ensure_live(&mut rt)?;
-        let memory = rt
-            .live
-            .as_ref()
-            .map(|l| l.memory().to_vec())
-            .unwrap_or_default();
-        Ok((hex::encode(Sha256::digest(&memory)), next))
+        let (memory, last) = self.state(pid)?;
+        Ok((
+            hex::encode(Sha256::digest(&memory)),
+            last.map_or(0, |l| l.saturating_add(1)),
+        ))
     }
 
     /// The process's memory after evaluating everything scheduled, and the last slot in it.

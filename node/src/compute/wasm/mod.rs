@@ -10,11 +10,16 @@
 //!   stack lacks room), reads the result up to its NUL and interprets it as ao-loader does.
 //!   Memory is carried in place from one call to the next: nothing is copied per call.
 //!
-//! Determinism: no import reads the wall clock, randomness or the network. `emscripten_date_now`
-//! returns the scheduled message's timestamp, the older formats' `_emscripten_date_now` and
-//! every `emscripten_get_now` return 0, and no host state survives from one `handle` to the next
-//! except linear memory. So [`WasmProcess::from_memory`] of a snapshot followed by a message
-//! gives the same result (and the same memory) as the live instance.
+//! Determinism: no import reads the wall clock, randomness or the network, and no host state
+//! survives from one `handle` to the next except linear memory. So
+//! [`WasmProcess::from_memory`] of a snapshot followed by a message gives the same result (and
+//! the same memory) as the live instance. The module's clock is chosen per engine ([`Clock`]):
+//! by default ao-loader's `deterministicNow` counter restarted at every call, which makes Lua's
+//! string-hash seed (taken from `time(NULL)` when Lua boots) and so `pairs` order identical to
+//! ao-loader's; the older formats' `_emscripten_date_now` is 0 as in their glue.
+//!
+//! Every call into the module runs on a scoped thread with a 12 MiB stack, so deep (but
+//! Lua-bounded) C recursion behaves as under ao-loader whatever the caller's stack.
 //!
 //! After a [`HandleOutcome`] with `keep_memory == false` the process refuses further calls
 //! ([`WasmError::Poisoned`]): rebuild it with [`WasmProcess::from_memory`] from the last good

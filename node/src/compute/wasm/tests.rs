@@ -282,6 +282,27 @@ fn clocks_environment_and_system_follow_the_glue() {
     }
 }
 
+/// Slow in debug builds (Lua parses 1.4 MB with gas metering): run with `--ignored`.
+#[test]
+#[ignore]
+fn messages_larger_than_the_stack_go_through_malloc() {
+    // em2 reserves 4 bytes per UTF-16 unit on its 5 MiB stack (C2): 1.4 M chars cannot fit.
+    let Some(m) = module("aos-wasm32-em2.wasm", ModuleFormat::Emscripten2) else {
+        return;
+    };
+    let mut p = WasmProcess::new(&m, BIG).unwrap();
+    let code = format!("return #[[{}]]", "x".repeat(1_400_000));
+    let out = eval(&mut p, &code);
+    assert_eq!(output_data(&out.result), json!("1400000"), "{}", out.result);
+    let again = eval(&mut p, "return 'small again'");
+    assert_eq!(
+        output_data(&again.result),
+        json!("small again"),
+        "{}",
+        again.result
+    );
+}
+
 #[test]
 fn fresh_aos_matches_the_loader_tests() {
     // ao:loader/test/loader.test.js on a fresh process (§3.11).
