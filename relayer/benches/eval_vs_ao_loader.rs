@@ -3,8 +3,11 @@
 //! (`@permaweb/ao-loader` 0.0.49 via tests/js/ao-loader-eval.mjs), in the same run.
 //!
 //! Workload: the process message of tests/js/messages/aos2.jsonl (aos boots on it), then N−1
-//! Evals of `x = (x or 0) + 1 return x` (N = 200, or `$AOLINK_BENCH_MESSAGES`). Both sides are
-//! external processes, so each measurement runs the N-message file and a 1-message file (the
+//! Evals of `x = (x or 0) + 1 return x`; N = 200 for ao-loader (`$AOLINK_BENCH_MESSAGES`) and
+//! 2000 for aolink (`$AOLINK_BENCH_MESSAGES_AOLINK`): at ~3 ms a message, 200 messages are less
+//! than a second for aolink, the same order as the startup noise t_N − t_1 must cancel, so it
+//! gets ten times more (the per-message work does not grow with N: x is one integer). Both sides
+//! are external processes, so each measurement runs the N-message file and a 1-message file (the
 //! process message alone) and takes (t_N − t_1)/(N − 1): startup, module compilation and the
 //! Lua boot cancel out, what remains is the per-message cost with carried memory. Before timing,
 //! each side's last result is checked (`Output.data == "N-1"`), so a host that stops evaluating
@@ -16,7 +19,7 @@
 //! them into messages per second. Criterion cannot report a ratio between two functions, so the
 //! per-sample values are also collected here, and the medians and their ratio are printed at the
 //! end. Flat sampling and the minimum of 10 samples keep the run to a few minutes (ao-loader
-//! copies the whole ~105 MiB memory in and out of every `handle`, ~70 ms a message).
+//! copies the whole ~105 MiB memory in and out of every `handle`, 70-120 ms a message).
 //!
 //! `cargo bench -p aolink --bench eval_vs_ao_loader`. Test data: as in tests/differential.rs
 //! (`$AOLINK_FIXTURES`, tests/js/node_modules); without it the bench prints SKIPPED (fails
@@ -164,21 +167,32 @@ fn main() {
     {
         return skip("tests/js/node_modules/@permaweb/ao-loader is missing (npm ci in tests/js)");
     }
-    let n: usize = std::env::var("AOLINK_BENCH_MESSAGES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n >= 2)
-        .unwrap_or(200);
+    let count = |var: &str, default: usize| -> usize {
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n| n >= 2)
+            .unwrap_or(default)
+    };
     let dir = tempfile::tempdir().expect("tempdir");
-    let (all, one) = write_sequences(dir.path(), n);
+    let tools: Vec<(Tool, usize, PathBuf, PathBuf)> = [
+        (Tool::Aolink, count("AOLINK_BENCH_MESSAGES_AOLINK", 2000)),
+        (Tool::AoLoader, count("AOLINK_BENCH_MESSAGES", 200)),
+    ]
+    .into_iter()
+    .map(|(tool, n)| {
+        let (all, one) = write_sequences(dir.path(), n);
+        (tool, n, all, one)
+    })
+    .collect();
 
     // Both sides must really evaluate every message (this also warms the file cache). The wall
     // time of one sample (both runs) sizes criterion's measurement time, so that it does not
     // warn about 10 samples not fitting.
     let mut sample_wall = Vec::new();
-    for tool in [Tool::Aolink, Tool::AoLoader] {
-        let (t1, _) = tool.run(&wasm, &one);
-        let (tn, last) = tool.run(&wasm, &all);
+    for (tool, n, all, one) in &tools {
+        let (t1, _) = tool.run(&wasm, one);
+        let (tn, last) = tool.run(&wasm, all);
         sample_wall.push((t1 + tn).mul_f64(1.2));
         let result: Value = serde_json::from_str(&last)
             .unwrap_or_else(|e| panic!("{}: last result is not JSON ({e}): {last}", tool.name()));
@@ -197,16 +211,16 @@ fn main() {
         .warm_up_time(Duration::from_millis(1))
         .configure_from_args();
     {
-        let mut group = c.benchmark_group(format!("eval_vs_ao_loader/{MODULE}/{n}_messages"));
+        let mut group = c.benchmark_group(format!("eval_vs_ao_loader/{MODULE}"));
         group.sampling_mode(SamplingMode::Flat);
         group.throughput(Throughput::Elements(1));
-        for (tool, wall) in [Tool::Aolink, Tool::AoLoader].into_iter().zip(sample_wall) {
+        for ((tool, n, all, one), wall) in tools.iter().zip(sample_wall) {
             group.measurement_time(wall * 11);
-            group.bench_function(tool.name(), |b| {
+            group.bench_function(format!("{} ({n} messages)", tool.name()), |b| {
                 b.iter_custom(|iters| {
-                    let (t1, _) = tool.run(&wasm, &one);
-                    let (tn, _) = tool.run(&wasm, &all);
-                    let per_message = tn.saturating_sub(t1) / (n as u32 - 1);
+                    let (t1, _) = tool.run(&wasm, one);
+                    let (tn, _) = tool.run(&wasm, all);
+                    let per_message = tn.saturating_sub(t1) / (*n as u32 - 1);
                     samples
                         .lock()
                         .unwrap()
@@ -220,6 +234,9 @@ fn main() {
     c.final_summary();
 
     let samples = samples.into_inner().unwrap();
+    if samples.is_empty() {
+        return;
+    }
     let rate = |tool: Tool| {
         let mut per: Vec<f64> = samples
             .iter()
@@ -231,19 +248,15 @@ fn main() {
         let (fast, slow) = (per[0], per[count - 1]);
         (1.0 / med, 1.0 / slow, 1.0 / fast, count)
     };
-    if samples.is_empty() {
-        return;
-    }
     println!(
-        "\neval_vs_ao_loader: {MODULE}, {n} messages (process message + {} × `{EVAL}`), memory carried; \
-         per-message time = (t_N − t_1)/(N − 1)",
-        n - 1
+        "\neval_vs_ao_loader: {MODULE}, the process message then `{EVAL}` again and again, memory \
+         carried; per-message time = (t_N − t_1)/(N − 1)"
     );
     let ours = rate(Tool::Aolink);
     let theirs = rate(Tool::AoLoader);
-    for (tool, (med, low, high, count)) in [(Tool::Aolink, ours), (Tool::AoLoader, theirs)] {
+    for ((tool, n, _, _), (med, low, high, count)) in tools.iter().zip([ours, theirs]) {
         println!(
-            "  {:<18} {med:>10.1} msgs/s (median of {count} samples; range {low:.1} .. {high:.1})",
+            "  {:<18} N = {n:<5} {med:>10.1} msgs/s (median of {count} samples; range {low:.1} .. {high:.1})",
             tool.name()
         );
     }

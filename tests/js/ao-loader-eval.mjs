@@ -33,11 +33,13 @@
 //     },
 //     "Module": {
 //       "Id":    "AOLINK0DEFAULT0MODULE0000000000000000000000",
-//       "Owner": "AOLINK0DEFAULT0MODULE0OWNER0000000000000000",
+//       "Owner": "AOLINK0DEFAULT0MODULE0OWNER000000000000000",
 //       "Tags":  []
 //     }
 //   }
-// (each fixed id is 43 characters.)
+// (the process, owner and module ids are 43 characters, the module owner 42: aolink's
+// default_env in relayer/src/main.rs uses these exact strings, and their lengths matter: the env
+// JSON goes on the wasm stack before Lua seeds its string hashes.)
 //
 // Options: --memory-limit N and --compute-limit N are passed to AoLoader as `memoryLimit` and
 // `computeLimit` (numbers). Without them nothing is passed, so ao-loader uses its defaults
@@ -47,8 +49,9 @@
 // and every `handle` returns "" (printed as {"Error":"SyntaxError: Unexpected end of JSON input"}).
 // If AoLoader itself throws while loading, the script exits with status 1.
 //
-// Host-dependent input pinned: process.argv[1] (the glue's `thisProgram`, visible to em2/em3/v1
-// modules as the environment variable `_`) is set to "./this.program" before loading; see main().
+// Host-dependent input pinned: the command line the legacy glues read is set to
+// [node, "./this.program"] before loading (`thisProgram`, the environment variable `_` and
+// emscripten2's main(argc, argv) come from it); see main().
 //
 // Logging: ao-loader mutes console.log during handle (and does not restore it on a throw), and
 // the emscripten glue binds its stdout/stderr writers to console.log/console.warn/console.error
@@ -78,7 +81,7 @@ export const THIS_PROGRAM = './this.program'
 export const DEFAULT_PROCESS_ID = 'AOLINK0DEFAULT0PROCESS000000000000000000000'
 export const DEFAULT_OWNER = 'AOLINK0DEFAULT0OWNER00000000000000000000000'
 export const DEFAULT_MODULE_ID = 'AOLINK0DEFAULT0MODULE0000000000000000000000'
-export const DEFAULT_MODULE_OWNER = 'AOLINK0DEFAULT0MODULE0OWNER0000000000000000'
+export const DEFAULT_MODULE_OWNER = 'AOLINK0DEFAULT0MODULE0OWNER000000000000000'
 
 function usage (msg) {
   process.stderr.write(`${msg}\nusage: ao-loader-eval.mjs --module FILE --format FORMAT --messages FILE.jsonl [--env FILE.json] [--memory-limit N] [--compute-limit N]\n`)
@@ -137,13 +140,16 @@ function errorText (err) {
 
 async function main () {
   const opts = parseArgs(process.argv.slice(2))
-  // The emscripten2/3 and v1 glues take `thisProgram` from process.argv[1] (this script's path)
-  // and expose it as the environment variable `_` (ao-protocol.md C6). The environment strings
-  // are copied into the module's heap at start, so the path's length shifts later allocations,
-  // the address-based Lua string-hash seed, and with it every `pairs` order: em2 results would
-  // depend on where this script lives. Pin it to emscripten's default, which is also the value
-  // C6 tells the Rust host to use.
-  process.argv[1] = THIS_PROGRAM
+  // The emscripten2/3 and v1 glues read this process's command line: `thisProgram` is
+  // process.argv[1] (this script's path), exposed to the module as the environment variable `_`
+  // (ao-protocol.md C6), and emscripten2 calls `main(argc, argv)` at load with
+  // argv = [thisProgram, ...process.argv.slice(2)], i.e. with this script's own options. Both end
+  // up in the module's memory before Lua boots (environment strings on the heap, argv on the
+  // stack), so they shift the address-based Lua string-hash seed and with it every `pairs` order:
+  // em2 results would depend on where this script lives and on its arguments. Pin the command
+  // line to emscripten's default program name and no arguments, i.e. main(1, ["./this.program"])
+  // and `_=./this.program`, the values C4/C6 give the Rust host.
+  process.argv.splice(1, process.argv.length - 1, THIS_PROGRAM)
   const wasm = readFileSync(opts.module)
   const messages = readFileSync(opts.messages, 'utf8')
     .split('\n')
