@@ -535,12 +535,11 @@ impl Compute {
         let runtime = self.runtime(pid)?;
         let mut rt = lock(&runtime);
         self.ensure_live(&mut rt)?;
-        let memory = rt
-            .live
-            .as_ref()
-            .map(|l| l.memory().to_vec())
-            .unwrap_or_default();
-        let mut scratch = WasmProcess::from_memory(&rt.module, rt.limits, &memory)?;
+        // Restore straight from the live memory: no intermediate copy of it.
+        let mut scratch = match rt.live.as_ref() {
+            Some(live) => WasmProcess::from_memory(&rt.module, rt.limits, live.memory())?,
+            None => WasmProcess::new(&rt.module, rt.limits)?,
+        };
         let timestamp = msg["Timestamp"].as_i64().unwrap_or(0);
         let outcome = scratch.handle(&msg.to_string(), &rt.env_json, timestamp)?;
         Ok(cu_result(outcome.result))
