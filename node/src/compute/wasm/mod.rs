@@ -31,7 +31,7 @@ mod jstime;
 mod tests;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Number, Value};
@@ -242,8 +242,7 @@ type CacheKey = ([u8; 32], ModuleFormat, Clock);
 struct EngineInner {
     engine: Engine,
     cache: Mutex<HashMap<CacheKey, WasmModule>>,
-    #[allow(dead_code)]
-    cache_dir: Option<PathBuf>,
+    disk_cache: Option<wasmtime::Cache>,
 }
 
 /// A wasmtime engine configured for AO modules (memory64, fuel). Cheap to clone and share.
@@ -278,9 +277,11 @@ impl std::fmt::Debug for WasmEngine {
 }
 
 impl WasmEngine {
-    /// A new engine. `cache_dir` is reserved for on-disk compiled artifacts: loading those back
-    /// needs wasmtime's `unsafe` `Module::deserialize`, which this crate forbids, so compiled
-    /// modules are cached in memory only (keyed by sha256 of the bytes and the format).
+    /// A new engine. With `cache_dir`, compiled machine code is kept on disk there (wasmtime's
+    /// own cache, keyed by the module bytes, the engine settings and the wasmtime version), so
+    /// a restarted node does not recompile aos (~10 s per module). wasmtime owns the loading
+    /// of those artifacts; this crate stays free of `unsafe`. Compiled modules are also kept
+    /// in memory, keyed by sha256 of the bytes, the format and the clock.
     pub fn new(cache_dir: Option<&Path>) -> Result<WasmEngine, WasmError> {
         let mut config = Config::new();
         config
@@ -290,12 +291,27 @@ impl WasmEngine {
             // Only checked against max_wasm_stack: this engine runs no async calls.
             .async_stack_size(MAX_WASM_STACK + (1 << 20))
             .wasm_backtrace_max_frames(None);
+        let disk_cache = match cache_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    WasmError::Engine(format!("module cache {}: {e}", dir.display()))
+                })?;
+                let mut cache_config = wasmtime::CacheConfig::new();
+                cache_config.with_directory(dir);
+                let cache = wasmtime::Cache::new(cache_config).map_err(|e| {
+                    WasmError::Engine(format!("module cache {}: {e:#}", dir.display()))
+                })?;
+                config.cache(Some(cache.clone()));
+                Some(cache)
+            }
+            None => None,
+        };
         let engine = Engine::new(&config).map_err(|e| WasmError::Engine(format!("{e:#}")))?;
         Ok(WasmEngine {
             inner: Arc::new(EngineInner {
                 engine,
                 cache: Mutex::new(HashMap::new()),
-                cache_dir: cache_dir.map(Path::to_path_buf),
+                disk_cache,
             }),
             clock: Clock::default(),
         })
@@ -306,6 +322,15 @@ impl WasmEngine {
     pub fn with_clock(mut self, clock: Clock) -> WasmEngine {
         self.clock = clock;
         self
+    }
+
+    /// How many compilations the on-disk cache answered, and how many it missed (both 0
+    /// without a cache directory).
+    pub fn disk_cache_stats(&self) -> (usize, usize) {
+        self.inner
+            .disk_cache
+            .as_ref()
+            .map_or((0, 0), |c| (c.cache_hits(), c.cache_misses()))
     }
 
     /// The clock modules compiled by this engine read.

@@ -405,6 +405,52 @@ fn counter_echo_inc_and_limits() {
 }
 
 #[test]
+fn compiled_modules_are_cached_on_disk_across_engines() {
+    let Some(bytes) = fixture("counter-wasm32.wasm") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let first = WasmEngine::new(Some(dir.path())).unwrap();
+    let m = first.compile(&bytes, ModuleFormat::Emscripten).unwrap();
+    assert_eq!(first.disk_cache_stats(), (0, 1), "a cold cache misses once");
+    drop(m);
+
+    // A restarted node: a new engine over the same directory loads the artifact.
+    let second = WasmEngine::new(Some(dir.path())).unwrap();
+    let m = second.compile(&bytes, ModuleFormat::Emscripten).unwrap();
+    assert_eq!(second.disk_cache_stats(), (1, 0), "the artifact is reused");
+    let env = counter_env();
+    let mut p = WasmProcess::new(&m, BIG).unwrap();
+    let one = p.handle(&counter_msg("inc", ""), &env, 1).unwrap();
+    assert_eq!(counter_value(&one.result), Some(1), "{}", one.result);
+
+    // A corrupt artifact is a miss, never a crash: wasmtime recompiles and rewrites it.
+    for entry in walk(dir.path()) {
+        std::fs::write(&entry, b"not a module").unwrap();
+    }
+    let third = WasmEngine::new(Some(dir.path())).unwrap();
+    let m = third.compile(&bytes, ModuleFormat::Emscripten).unwrap();
+    assert_eq!(third.disk_cache_stats().0, 0, "a corrupt artifact is not used");
+    let mut p = WasmProcess::new(&m, BIG).unwrap();
+    let one = p.handle(&counter_msg("inc", ""), &env, 1).unwrap();
+    assert_eq!(counter_value(&one.result), Some(1), "{}", one.result);
+}
+
+/// Every regular file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
 fn refuses_modules_it_cannot_host() {
     let unknown = wat::parse_str(
         r#"(module
