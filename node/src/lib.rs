@@ -13,6 +13,7 @@
 pub mod ans104;
 pub mod clock;
 pub mod compute;
+pub mod devices;
 pub mod http;
 pub mod keys;
 mod node;

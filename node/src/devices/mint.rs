@@ -1,0 +1,1 @@
+//! The fair-launch mint schedule.
