@@ -131,8 +131,8 @@ impl Node {
         let key = Arc::new(key);
         let store = Store::open(&dir.join("db"))?;
         let meta = Self::load_or_init_meta(&store, &key, &config, clock.as_ref())?;
+        let compute = Compute::new(store.clone(), dir, config.compute.clone(), &meta)?;
         let scheduler = Scheduler::new(store.clone(), key.clone(), clock, meta);
-        let compute = Compute::new(store.clone(), dir, config.compute.clone())?;
         Ok(Node {
             inner: Arc::new(Inner {
                 key,
@@ -265,7 +265,8 @@ impl Node {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Refuses a spawn whose module this node holds but cannot run (bad format, a validation
+    /// Refuses a spawn this node could never run: bad crons, a native device's bad
+    /// configuration, or a module this node holds but cannot run (bad format, a validation
     /// failure, an import the host lacks, limits over the node's maximum). A spawn naming a
     /// module the node does not hold is scheduled: the SU's job does not depend on it, and the
     /// process becomes runnable once the module is posted.
@@ -273,28 +274,189 @@ impl Node {
         if item.tag("Type") != Some("Process") {
             return Ok(());
         }
-        let Some(module) = item
-            .tag("Module")
-            .and_then(|m| b64url_decode_32(m, "Module").ok())
-        else {
-            return Ok(());
+        let refuse = |field: &'static str, reason: String| {
+            NodeError::Schedule(ScheduleError::Rejected {
+                field,
+                reason: format!("{field}: {reason}"),
+            })
         };
-        if self.inner.store.item(&module)?.is_none() {
-            return Ok(());
+        let tags: Vec<(String, String)> = item
+            .tags
+            .iter()
+            .map(|t| (t.name.clone(), t.value.clone()))
+            .collect();
+        crate::compute::cron::parse_crons(&tags).map_err(|e| {
+            let field = if e.tag == "Cron-Interval" {
+                "tags.Cron-Interval"
+            } else {
+                "tags.Cron-Tag"
+            };
+            refuse(field, e.to_string())
+        })?;
+        let native = item.tag("Device").is_some_and(crate::devices::is_native);
+        if !native {
+            let Some(module) = item
+                .tag("Module")
+                .and_then(|m| b64url_decode_32(m, "Module").ok())
+            else {
+                return Ok(());
+            };
+            if self.inner.store.item(&module)?.is_none() {
+                return Ok(());
+            }
         }
         self.inner.compute.setup(item).map(|_| ()).map_err(|e| {
             let reason = e.to_string();
-            let field = if reason.contains("Memory-Limit") {
+            let field = if native {
+                "tags.Device"
+            } else if reason.contains("Memory-Limit") {
                 "tags.Memory-Limit"
             } else if reason.contains("Compute-Limit") {
                 "tags.Compute-Limit"
             } else {
                 "tags.Module"
             };
-            NodeError::Schedule(ScheduleError::Rejected {
-                field,
-                reason: format!("{field}: {reason}"),
-            })
+            refuse(field, reason)
+        })
+    }
+
+    /// Evaluates a process's cron ticks up to now (after everything scheduled on it), so
+    /// `/cron` and monitors see them. Blocking.
+    pub fn advance_crons(&self, pid: &Id) -> Result<(), NodeError> {
+        // A process receiving a steady stream of messages may keep this from settling; its
+        // crons then advance with those messages anyway.
+        for _ in 0..8 {
+            let evaluated = self.inner.compute.evaluate_to(pid, None)?;
+            if let Some(horizon) = self.inner.scheduler.reserve_cron_horizon(pid, evaluated)? {
+                self.inner.compute.evaluate_crons(pid, horizon)?;
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts pushing the outboxes of a process's cron results (`POST /monitor/{pid}`), from
+    /// the cron results evaluated after now on. Idempotent. Survives restarts.
+    pub fn monitor(&self, pid: &Id) -> Result<bool, NodeError> {
+        let pid_b64 = b64url_encode(pid);
+        if self.inner.store.process(pid)?.is_none() {
+            return Err(ScheduleError::UnknownProcess(pid_b64).into());
+        }
+        let key = monitor_key(&pid_b64);
+        if self.inner.store.meta(&key)?.is_some() {
+            return Ok(false);
+        }
+        self.advance_crons(pid)?;
+        let last = self
+            .inner
+            .store
+            .crons_after(pid, None)
+            .last()
+            .transpose()?
+            .map(|(pos, _)| pos);
+        let mut batch = Batch::new();
+        batch.put_meta(&key, &encode_cron_position(last));
+        self.inner.store.apply(&batch)?;
+        self.inner.store.flush_blocking()?;
+        Ok(true)
+    }
+
+    /// Stops pushing a process's cron outboxes (`DELETE /monitor/{pid}`).
+    pub fn unmonitor(&self, pid: &Id) -> Result<bool, NodeError> {
+        let key = monitor_key(&b64url_encode(pid));
+        if self.inner.store.meta(&key)?.is_none() {
+            return Ok(false);
+        }
+        let mut batch = Batch::new();
+        batch.delete_meta(&key);
+        self.inner.store.apply(&batch)?;
+        self.inner.store.flush_blocking()?;
+        Ok(true)
+    }
+
+    /// The monitored processes.
+    pub fn monitored(&self) -> Result<Vec<Id>, NodeError> {
+        let mut out = Vec::new();
+        for (name, _) in self.inner.store.meta_prefix(MONITOR_PREFIX)? {
+            if let Some(pid) = name
+                .strip_prefix(MONITOR_PREFIX)
+                .and_then(|p| b64url_decode_32(p, "process").ok())
+            {
+                out.push(pid);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Pushes the outboxes of a monitored process's cron results not pushed yet. Returns
+    /// whether anything was scheduled.
+    fn push_crons(&self, pid: &Id) -> Result<bool, NodeError> {
+        let pid_b64 = b64url_encode(pid);
+        let key = monitor_key(&pid_b64);
+        let store = &self.inner.store;
+        let Some(raw) = store.meta(&key)? else {
+            return Ok(false);
+        };
+        let mut position = decode_cron_position(&raw);
+        let module = store.process(pid)?.map(|r| r.module).unwrap_or_default();
+        let mut progressed = false;
+        let rows: Vec<_> = store
+            .crons_after(pid, position)
+            .take(256)
+            .collect::<Result<_, _>>()?;
+        let more = rows.len() == 256;
+        for (pos, raw) in rows {
+            let stored: serde_json::Value =
+                serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt {
+                    what: "cron result",
+                    reason: e.to_string(),
+                })?;
+            // A cron message has no id: its pushes name the process.
+            progressed |= self.push_outbox(pid, &pid_b64, &module, &stored["result"], &pid_b64)?;
+            position = Some(pos);
+        }
+        let mut batch = Batch::new();
+        batch.put_meta(&key, &encode_cron_position(position));
+        store.apply(&batch)?;
+        Ok(progressed || more)
+    }
+
+    /// One monitor pass: advances the crons of every monitored process to now and pushes
+    /// their outboxes. Returns whether anything was scheduled. Blocking.
+    pub fn monitor_once(&self) -> Result<bool, NodeError> {
+        let mut progressed = false;
+        for pid in self.monitored()? {
+            match self.advance_crons(&pid) {
+                Ok(()) => progressed |= self.push_crons(&pid)?,
+                Err(e) => {
+                    tracing::warn!(process = %b64url_encode(&pid), error = %e, "cron evaluation failed");
+                }
+            }
+        }
+        if progressed {
+            self.inner.store.flush_blocking()?;
+        }
+        Ok(progressed)
+    }
+
+    /// Starts the monitor loop: every `interval`, advances the crons of monitored processes
+    /// and pushes their outboxes.
+    pub fn start_monitor(&self, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let node = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let worker = node.clone();
+                let pass = tokio::task::spawn_blocking(move || worker.monitor_once()).await;
+                match pass {
+                    Ok(Ok(true)) => node.inner.crank.notify_one(),
+                    Ok(Ok(false)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "monitor pass failed"),
+                    Err(e) => tracing::error!(error = %e, "monitor worker died"),
+                }
+            }
         })
     }
 
@@ -341,6 +503,7 @@ impl Node {
                 .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
                 .map_or(0, u64::from_be_bytes);
             if cursor >= record.next_slot || self.unrunnable().contains(&pid) {
+                progressed |= self.push_crons(&pid)?;
                 continue;
             }
             match self.inner.compute.evaluate_to(&pid, None) {
@@ -356,6 +519,7 @@ impl Node {
             for slot in cursor..record.next_slot {
                 progressed |= self.push_result(&pid, &record.id, &record.module, slot)?;
             }
+            progressed |= self.push_crons(&pid)?;
             let mut batch = Batch::new();
             batch.put_meta(&cursor_key, &record.next_slot.to_be_bytes());
             store.apply(&batch)?;
@@ -391,15 +555,28 @@ impl Node {
                 .unwrap_or_else(|| b64url_encode(&entry.message_id)),
             None => b64url_encode(&entry.message_id),
         };
+        self.push_outbox(pid, pid_b64, module, &result, &pushed_for)
+    }
+
+    /// Schedules what a result's outbox asks for (messages, spawns, assignments) on this
+    /// node's processes. Returns whether anything new was scheduled.
+    fn push_outbox(
+        &self,
+        _pid: &Id,
+        pid_b64: &str,
+        module: &str,
+        result: &serde_json::Value,
+        pushed_for: &str,
+    ) -> Result<bool, NodeError> {
         let ctx = PushContext {
             process: pid_b64.to_string(),
             module: module.to_string(),
-            pushed_for,
+            pushed_for: pushed_for.to_string(),
             node_address: self.address().to_string(),
         };
-        let out = pushes(self.inner.key.signer(), &result, &ctx)?;
+        let out = pushes(self.inner.key.signer(), result, &ctx)?;
         for reason in &out.skipped {
-            tracing::info!(process = pid_b64, slot, reason = %reason, "outbox entry not pushed");
+            tracing::info!(process = pid_b64, reason = %reason, "outbox entry not pushed");
         }
         let scheduler = &self.inner.scheduler;
         let mut progressed = false;
@@ -409,7 +586,7 @@ impl Node {
                 Ok(_) => {}
                 Err(e @ (ScheduleError::UnknownProcess(_) | ScheduleError::Rejected { .. })) => {
                     // Not a process of this node: the relayer delivers remote targets.
-                    tracing::info!(process = pid_b64, slot, target = ?item.target.map(|t| b64url_encode(&t)), reason = %e, "outbox message not scheduled here");
+                    tracing::info!(process = pid_b64, target = ?item.target.map(|t| b64url_encode(&t)), reason = %e, "outbox message not scheduled here");
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -432,7 +609,7 @@ impl Node {
                         | ScheduleError::UnknownMessage(_)
                         | ScheduleError::Rejected { .. }),
                     ) => {
-                        tracing::info!(process = pid_b64, slot, reason = %e, "assignment not made");
+                        tracing::info!(process = pid_b64, reason = %e, "assignment not made");
                     }
                     Err(e) => return Err(e.into()),
                 }
@@ -467,4 +644,28 @@ impl Node {
         self.inner.store.flush().await?;
         Ok(outcome)
     }
+}
+
+const MONITOR_PREFIX: &str = "monitor/";
+
+fn monitor_key(pid_b64: &str) -> String {
+    format!("{MONITOR_PREFIX}{pid_b64}")
+}
+
+/// A monitor's position: the last cron result pushed ((slot, seq)), or none yet.
+fn encode_cron_position(position: Option<(u64, u32)>) -> Vec<u8> {
+    match position {
+        Some((slot, seq)) => {
+            let mut v = slot.to_be_bytes().to_vec();
+            v.extend_from_slice(&seq.to_be_bytes());
+            v
+        }
+        None => Vec::new(),
+    }
+}
+
+fn decode_cron_position(raw: &[u8]) -> Option<(u64, u32)> {
+    let slot = u64::from_be_bytes(raw.get(..8)?.try_into().ok()?);
+    let seq = u32::from_be_bytes(raw.get(8..12)?.try_into().ok()?);
+    Some((slot, seq))
 }

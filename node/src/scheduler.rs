@@ -9,6 +9,7 @@
 //! signed by the node key, written in the same batch as the message and the process record.
 //! Scheduling is idempotent: an item already placed in a process returns its existing slot.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
@@ -150,6 +151,9 @@ pub struct Scheduler {
     // One writer at a time keeps slot allocation trivially gap-free; each critical section is a
     // signature and an in-memory sled transaction, the fsync happens outside it.
     lock: Mutex<()>,
+    /// Per process, the time before which cron ticks may already be evaluated past its last
+    /// message (reserved, maybe not yet stored): its next message is timestamped no earlier.
+    cron_floors: Mutex<HashMap<Id, i64>>,
 }
 
 impl Scheduler {
@@ -162,7 +166,53 @@ impl Scheduler {
             clock,
             meta,
             lock: Mutex::new(()),
+            cron_floors: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The earliest timestamp the next message of `process` may get: crons evaluated past its
+    /// last message must stay before it (reserved in this run, or recorded by an earlier one).
+    fn cron_floor(&self, process: &Id) -> Result<i64, ScheduleError> {
+        let reserved = self
+            .cron_floors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(process)
+            .copied()
+            .unwrap_or(i64::MIN);
+        let stored = self
+            .store
+            .meta(&crate::compute::cron_horizon_key(&b64url_encode(process)))?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map_or(i64::MIN, i64::from_be_bytes);
+        Ok(reserved.max(stored))
+    }
+
+    /// Reserves the time up to which the cron ticks of `process` may be evaluated now, given
+    /// that `evaluated` slots have been: returns `None` when newer messages are scheduled (evaluate
+    /// those first), else the current time, which every later message of the process is
+    /// timestamped at or after.
+    pub fn reserve_cron_horizon(
+        &self,
+        process: &Id,
+        evaluated: u64,
+    ) -> Result<Option<i64>, ScheduleError> {
+        let _guard = self.guard();
+        let record = self
+            .store
+            .process(process)?
+            .ok_or_else(|| ScheduleError::UnknownProcess(b64url_encode(process)))?;
+        if record.next_slot != evaluated {
+            return Ok(None);
+        }
+        let horizon = self
+            .clock
+            .now_ms()
+            .max(record.last_timestamp.saturating_add(1));
+        let mut floors = self.cron_floors.lock().unwrap_or_else(|p| p.into_inner());
+        let floor = floors.entry(*process).or_insert(horizon);
+        *floor = (*floor).max(horizon);
+        Ok(Some(horizon))
     }
 
     /// The scheduler's address (the node key's).
@@ -253,7 +303,8 @@ impl Scheduler {
                 let timestamp = self
                     .clock
                     .now_ms()
-                    .max(record.last_timestamp.saturating_add(1));
+                    .max(record.last_timestamp.saturating_add(1))
+                    .max(self.cron_floor(&process)?);
                 let mut batch = Batch::new();
                 batch.put_item(&id, raw);
                 let assignment =
@@ -298,7 +349,8 @@ impl Scheduler {
         let timestamp = self
             .clock
             .now_ms()
-            .max(record.last_timestamp.saturating_add(1));
+            .max(record.last_timestamp.saturating_add(1))
+            .max(self.cron_floor(&process)?);
         let mut batch = Batch::new();
         let assignment = self.append(
             &mut batch,
@@ -459,15 +511,28 @@ impl Scheduler {
         }
         match item.tag("Type") {
             Some("Process") => {
-                let module = item
-                    .tag("Module")
-                    .ok_or_else(|| reject("tags.Module", "a process needs a Module tag".into()))?;
-                b64url_decode_32(module, "Module").map_err(|e| {
-                    reject(
-                        "tags.Module",
-                        format!("{module:?} is not a 43-character id: {e}"),
-                    )
-                })?;
+                // A native device needs no module; every other process runs one.
+                let device = item.tag("Device").filter(|d| crate::devices::is_native(d));
+                let module = match (item.tag("Module"), device) {
+                    (None, Some(_)) => "",
+                    (module, _) => module.ok_or_else(|| {
+                        reject(
+                            "tags.Module",
+                            format!(
+                                "a process needs a Module tag (or a Device tag naming one of {:?})",
+                                crate::devices::DEVICES
+                            ),
+                        )
+                    })?,
+                };
+                if !module.is_empty() {
+                    b64url_decode_32(module, "Module").map_err(|e| {
+                        reject(
+                            "tags.Module",
+                            format!("{module:?} is not a 43-character id: {e}"),
+                        )
+                    })?;
+                }
                 if let Some(scheduler) = item.tag("Scheduler")
                     && scheduler != self.address
                 {

@@ -134,12 +134,13 @@ enum TreeName {
     Meta,
     Results,
     Checkpoints,
+    Crons,
 }
 
 /// A set of writes applied atomically by [`Store::apply`].
 #[derive(Default, Debug)]
 pub struct Batch {
-    ops: Vec<(TreeName, Vec<u8>, Vec<u8>)>,
+    ops: Vec<(TreeName, Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl Batch {
@@ -150,17 +151,21 @@ impl Batch {
 
     /// Stores a raw data item under its id.
     pub fn put_item(&mut self, id: &Id, raw: &[u8]) {
-        self.ops.push((TreeName::Items, id.to_vec(), raw.to_vec()));
+        self.ops
+            .push((TreeName::Items, id.to_vec(), Some(raw.to_vec())));
     }
 
     /// Stores a process's slot and the placement index entry that points back to it.
     pub fn put_entry(&mut self, process: &Id, slot: u64, entry: &ScheduleEntry) {
-        self.ops
-            .push((TreeName::Schedule, slot_key(process, slot), entry.encode()));
+        self.ops.push((
+            TreeName::Schedule,
+            slot_key(process, slot),
+            Some(entry.encode()),
+        ));
         self.ops.push((
             TreeName::Placements,
             pair_key(&entry.message_id, process),
-            slot.to_be_bytes().to_vec(),
+            Some(slot.to_be_bytes().to_vec()),
         ));
     }
 
@@ -170,20 +175,34 @@ impl Batch {
             what: "process record",
             reason: e.to_string(),
         })?;
-        self.ops.push((TreeName::Processes, process.to_vec(), json));
+        self.ops
+            .push((TreeName::Processes, process.to_vec(), Some(json)));
         Ok(())
     }
 
     /// Stores a node-wide value.
     pub fn put_meta(&mut self, name: &str, value: &[u8]) {
-        self.ops
-            .push((TreeName::Meta, name.as_bytes().to_vec(), value.to_vec()));
+        self.ops.push((
+            TreeName::Meta,
+            name.as_bytes().to_vec(),
+            Some(value.to_vec()),
+        ));
     }
 
     /// Stores the evaluation result of `slot` of `process`.
     pub fn put_result(&mut self, process: &Id, slot: u64, result: &[u8]) {
-        self.ops
-            .push((TreeName::Results, slot_key(process, slot), result.to_vec()));
+        self.ops.push((
+            TreeName::Results,
+            slot_key(process, slot),
+            Some(result.to_vec()),
+        ));
+    }
+
+    /// Stores the result of a cron message: the `seq`th generated after `slot` of `process`.
+    pub fn put_cron(&mut self, process: &Id, slot: u64, seq: u32, result: &[u8]) {
+        let mut key = slot_key(process, slot);
+        key.extend_from_slice(&seq.to_be_bytes());
+        self.ops.push((TreeName::Crons, key, Some(result.to_vec())));
     }
 
     /// Records the newest memory checkpoint of a process.
@@ -197,13 +216,24 @@ impl Batch {
             reason: e.to_string(),
         })?;
         self.ops
-            .push((TreeName::Checkpoints, process.to_vec(), json));
+            .push((TreeName::Checkpoints, process.to_vec(), Some(json)));
         Ok(())
+    }
+
+    /// Removes a node-wide value.
+    pub fn delete_meta(&mut self, name: &str) {
+        self.ops
+            .push((TreeName::Meta, name.as_bytes().to_vec(), None));
     }
 
     /// Whether the batch writes nothing.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
+    }
+
+    /// How many writes the batch holds.
+    pub fn len(&self) -> usize {
+        self.ops.len()
     }
 }
 
@@ -251,6 +281,23 @@ pub struct CheckpointRecord {
     pub memory_len: u64,
     /// sha256 of the uncompressed memory, hex.
     pub memory_sha256: String,
+    /// Where cron generation stands in that memory (processes with crons only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<CronCursor>,
+}
+
+/// How far a process's cron messages have been generated: ticks continue on the grid of the
+/// last scheduled message (`left`) from `next`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CronCursor {
+    /// Timestamp of the last scheduled message evaluated.
+    pub left: i64,
+    /// The next tick to consider.
+    pub next: i64,
+    /// The block height ticks have reached.
+    pub height: u64,
+    /// How many cron results follow the last scheduled slot so far.
+    pub seq: u32,
 }
 
 /// Record counts, from [`Store::counts`].
@@ -291,6 +338,7 @@ pub struct Store {
     meta: Tree,
     results: Tree,
     checkpoints: Tree,
+    crons: Tree,
 }
 
 impl std::fmt::Debug for Store {
@@ -316,6 +364,7 @@ impl Store {
             meta: db.open_tree("meta")?,
             results: db.open_tree("results")?,
             checkpoints: db.open_tree("checkpoints")?,
+            crons: db.open_tree("crons")?,
             db,
             commit: Arc::default(),
         })
@@ -331,10 +380,11 @@ impl Store {
             &self.meta,
             &self.results,
             &self.checkpoints,
+            &self.crons,
         );
         trees
             .transaction(
-                |(items, schedule, placements, processes, meta, results, checkpoints)| {
+                |(items, schedule, placements, processes, meta, results, checkpoints, crons)| {
                     for (tree, key, value) in &batch.ops {
                         let target = match tree {
                             TreeName::Items => items,
@@ -344,8 +394,16 @@ impl Store {
                             TreeName::Meta => meta,
                             TreeName::Results => results,
                             TreeName::Checkpoints => checkpoints,
+                            TreeName::Crons => crons,
                         };
-                        target.insert(key.as_slice(), value.as_slice())?;
+                        match value {
+                            Some(value) => {
+                                target.insert(key.as_slice(), value.as_slice())?;
+                            }
+                            None => {
+                                target.remove(key.as_slice())?;
+                            }
+                        }
                     }
                     Ok::<(), ConflictableTransactionError<StoreError>>(())
                 },
@@ -511,6 +569,39 @@ impl Store {
         })
     }
 
+    /// Cron results of `process` after position `after` ((slot, seq), exclusive; `None` for
+    /// the first), in order.
+    pub fn crons_after(
+        &self,
+        process: &Id,
+        after: Option<(u64, u32)>,
+    ) -> impl Iterator<Item = Result<((u64, u32), Vec<u8>), StoreError>> + '_ {
+        let start = match after {
+            Some((slot, seq)) => {
+                let mut key = slot_key(process, slot);
+                key.extend_from_slice(&seq.to_be_bytes());
+                key.push(0);
+                key
+            }
+            None => process.to_vec(),
+        };
+        let mut end = slot_key(process, u64::MAX);
+        end.extend_from_slice(&u32::MAX.to_be_bytes());
+        self.crons.range(start..=end).map(|kv| {
+            let (k, v) = kv?;
+            let slot = slot_of(&k, "cron key")?;
+            let seq = k
+                .get(40..44)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: "cron key",
+                    reason: format!("{} bytes", k.len()),
+                })?;
+            Ok(((slot, seq), v.to_vec()))
+        })
+    }
+
     /// The newest checkpoint record of `process`.
     pub fn checkpoint(&self, process: &Id) -> Result<Option<CheckpointRecord>, StoreError> {
         self.checkpoints
@@ -531,6 +622,17 @@ impl Store {
             scheduled: self.schedule.len(),
             processes: self.processes.len(),
         }
+    }
+
+    /// Every node-wide value whose name starts with `prefix`.
+    pub fn meta_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.meta
+            .scan_prefix(prefix.as_bytes())
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), v.to_vec()))
+            })
+            .collect()
     }
 
     /// A node-wide value.

@@ -118,6 +118,8 @@ async fn run_node(args: NodeArgs) -> Result<()> {
     }
     println!("node address: {}", node.address());
     let crank = node.start_crank();
+    // Cron ticks of monitored processes (`POST /monitor/{pid}`) are due every second at most.
+    let monitor = node.start_monitor(std::time::Duration::from_secs(1));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -132,6 +134,7 @@ async fn run_node(args: NodeArgs) -> Result<()> {
         .await
         .context("serving HTTP")?;
     crank.abort();
+    monitor.abort();
     // Everything acknowledged is already durable; checkpoints spare the next start a replay.
     node.shutdown().await.context("checkpointing on shutdown")?;
     println!("aolink node stopped");

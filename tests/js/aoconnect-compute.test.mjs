@@ -23,6 +23,8 @@
 //  7. Process B; B answers Ping with Pong; A records the Pong. A → node messenger → B → A.
 //  7b. Pushed-For on the second hop (B's Pong) names the user message that started the chain.
 //  8. GET /state/{A}: raw memory with Last-Ordinate.
+//  9. Cron: process C with `Cron-Interval: 1-second`; aoconnect monitor() → its ticks Send to B;
+//     GET /cron/{C} lists them with cursors that page; unmonitor() stops the pushes.
 //
 // Dry-run Evals pass `Owner` = the wallet address: aoconnect's default Owner is "1234", and aos
 // runs `_eval` only when msg.From == the process Owner (C21); with "1234" the Eval would land in
@@ -177,7 +179,7 @@ async function schedule(processId) {
   return page.edges
 }
 
-async function spawnAos(name) {
+async function spawnAos(name, extraTags = []) {
   const pid = await within(
     CALL_MS,
     `spawn(${name})`,
@@ -185,7 +187,7 @@ async function spawnAos(name) {
       module: S.moduleId,
       scheduler: S.nodeAddress,
       signer: S.signer,
-      tags: [{ name: 'Authority', value: S.nodeAddress }, { name: 'Name', value: name }, ...PROCESS_LIMIT_TAGS]
+      tags: [{ name: 'Authority', value: S.nodeAddress }, { name: 'Name', value: name }, ...PROCESS_LIMIT_TAGS, ...extraTags]
     })
   )
   assert.match(pid ?? '', /^[A-Za-z0-9_-]{43}$/, `spawn(${name}) returned ${show(pid)}`)
@@ -518,6 +520,62 @@ test('8. GET /state/{pid}: the raw memory, octet-stream, with Last-Ordinate', { 
     assert.equal(ordinate, await lastSlot(S.A), 'Last-Ordinate is the last evaluated slot, i.e. the last scheduled one')
     assert.match(res.headers.get('last-timestamp') ?? '', /^\d+$/)
     assert.match(res.headers.get('last-block-height') ?? '', /^\d+$/)
+  })
+})
+
+test('9. cron: a Cron-Interval process ticks, monitor() pushes its outbox, /cron pages, unmonitor() stops', { timeout: STEP_MS }, async (t) => {
+  if (skipped(t)) return
+  requireStep(S.B, 'process to process')
+  await withNodeLog(async () => {
+    S.C = await spawnAos('compute-C', [
+      { name: 'Cron-Interval', value: '1-second' },
+      { name: 'Cron-Tag-Action', value: 'Cron' }
+    ])
+    const setup = await evalOn(
+      S.C,
+      `Ticks = 0; Handlers.add('cron', Handlers.utils.hasMatchingTag('Action','Cron'), function(m) Ticks = Ticks + 1; Send({Target='${S.B}', Action='Tick', Data=tostring(Ticks)}) end)`,
+      'C: add cron handler'
+    )
+    evalData(await resultOf(S.C, setup, 'C: add cron handler'), 'C: add cron handler')
+
+    const monitored = await within(CALL_MS, 'monitor(C)', S.ao.monitor({ process: S.C, signer: S.signer }))
+    // aoconnect resolves with the id of the monitor item it signed (the MU only needs the path).
+    assert.match(String(monitored), /^[A-Za-z0-9_-]{43}$/, `monitor() answered ${show(monitored)}`)
+
+    // Bounded wait: B's schedule gains Tick messages pushed for C.
+    const deadline = Date.now() + PONG_WAIT_MS
+    let ticks = []
+    while (Date.now() < deadline) {
+      ticks = (await schedule(S.B)).filter((e) => tagValue(e.node.message.tags, 'Action') === 'Tick')
+      if (ticks.length >= 3) break
+      await sleep(500)
+    }
+    assert.ok(ticks.length >= 3, `B received ${ticks.length} Tick messages from C's cron`)
+    for (const e of ticks) {
+      assert.equal(tagValue(e.node.message.tags, 'From-Process'), S.C)
+    }
+    // Pushed once each: the counters are distinct.
+    const counts = ticks.map((e) => e.node.message.data)
+    assert.equal(new Set(counts).size, counts.length, `duplicate ticks: ${show(counts)}`)
+
+    // GET /cron/{C}: the CU's connection shape; a cursor pages on from there.
+    const page = await (await within(CALL_MS, 'GET /cron', fetch(`${S.base}/cron/${S.C}?limit=2`))).json()
+    assert.equal(page.edges.length, 2, show(page))
+    assert.equal(page.pageInfo.hasNextPage, true)
+    const first = JSON.parse(Buffer.from(page.edges[0].cursor, 'base64').toString())
+    assert.equal(first.cron, '0-1-second')
+    assert.equal(page.edges[0].node.Messages[0].Target, S.B)
+    const next = await (await fetch(`${S.base}/cron/${S.C}?limit=1&from=${encodeURIComponent(page.edges[1].cursor)}`)).json()
+    const data = (edge) => edge.node.Messages[0].Data
+    assert.equal(Number(data(next.edges[0])), Number(data(page.edges[1])) + 1, 'the page after the cursor continues it')
+
+    const stopped = await within(CALL_MS, 'unmonitor(C)', S.ao.unmonitor({ process: S.C, signer: S.signer }))
+    assert.match(String(stopped), /^[A-Za-z0-9_-]{43}$/, `unmonitor() answered ${show(stopped)}`)
+    await sleep(1500)
+    const settled = (await schedule(S.B)).filter((e) => tagValue(e.node.message.tags, 'Action') === 'Tick').length
+    await sleep(2500)
+    const later = (await schedule(S.B)).filter((e) => tagValue(e.node.message.tags, 'Action') === 'Tick').length
+    assert.equal(later, settled, 'no Tick pushed after unmonitor()')
   })
 })
 

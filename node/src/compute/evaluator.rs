@@ -8,22 +8,25 @@
 //! `Timestamp`, so rebuilding from the base and replaying those slots reaches the same bytes.
 //! The base is refreshed every `snapshot_every` messages, bounding the replay.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::cron::{Cron, CronPlan, Tick, parse_crons};
 use super::message::{environment, scheduled_message};
 use super::wasm::{
     Limits, ModuleFormat, WasmEngine, WasmError, WasmModule, WasmProcess, parse_memory_limit,
 };
 use crate::ans104::{DataItem, ItemError, b64url_decode_32, b64url_encode};
+use crate::devices::{self, Device, DeviceEnv};
 use crate::scheduler::Assignment;
-use crate::store::{Batch, CheckpointRecord, Id, Store, StoreError};
+use crate::store::{Batch, CheckpointRecord, CronCursor, Id, NodeMeta, Store, StoreError};
 
 /// How evaluation is tuned.
 #[derive(Clone, Debug)]
@@ -92,29 +95,135 @@ pub enum ComputeError {
     },
 }
 
-/// What a process needs to run, resolved from its item and its module's item.
+/// What runs a process: a WASM module or a native device.
+#[derive(Clone)]
+pub enum Program {
+    /// An AO process module under wasmtime.
+    Wasm {
+        /// The module id.
+        module_id: Id,
+        /// The compiled module.
+        module: WasmModule,
+        /// The limits in force.
+        limits: Limits,
+        /// The `env` JSON passed to every `handle`.
+        env_json: String,
+    },
+    /// A native device (see [`crate::devices`]).
+    Device {
+        /// Its name (`mirror@1.0`).
+        name: String,
+        /// The process as the device sees it.
+        env: DeviceEnv,
+    },
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Program::Wasm { module_id, .. } => f
+                .debug_struct("Wasm")
+                .field("module", &b64url_encode(module_id))
+                .finish_non_exhaustive(),
+            Program::Device { name, .. } => f.debug_struct("Device").field("name", name).finish(),
+        }
+    }
+}
+
+/// What a process needs to run, resolved from its item (and its module's item).
 #[derive(Clone, Debug)]
 pub struct ProcessSetup {
-    /// The module id.
-    pub module_id: Id,
-    /// The module format.
-    pub format: ModuleFormat,
-    /// The limits in force.
-    pub limits: Limits,
-    /// The `env` JSON passed to every `handle`.
-    pub env_json: String,
+    /// Its program.
+    pub program: Program,
+    /// Its crons (empty for most processes).
+    pub crons: Vec<Cron>,
+}
+
+/// A running instance of a [`Program`]. Not boxed: a runtime holds one, and the WASM variant
+/// is the common one.
+#[allow(clippy::large_enum_variant)]
+enum Live {
+    Wasm(WasmProcess),
+    Device(Box<dyn Device>),
+}
+
+impl Program {
+    /// A fresh instance, or one restored from `memory` (a checkpoint or snapshot).
+    fn start(&self, memory: Option<&[u8]>) -> Result<Live, ComputeError> {
+        Ok(match self {
+            Program::Wasm { module, limits, .. } => Live::Wasm(match memory {
+                Some(memory) => WasmProcess::from_memory(module, *limits, memory)?,
+                None => WasmProcess::new(module, *limits)?,
+            }),
+            Program::Device { name, env } => Live::Device(
+                match memory {
+                    Some(state) => devices::restore(name, env, state),
+                    None => devices::create(name, env),
+                }
+                .map_err(|e| ComputeError::Unrunnable {
+                    process: env.process_id.clone(),
+                    reason: e.to_string(),
+                })?,
+            ),
+        })
+    }
+}
+
+impl Live {
+    /// Handles one message: the result as the CU stores it, and whether the state changes
+    /// stand (false when the result has an `Error`).
+    fn handle(
+        &mut self,
+        program: &Program,
+        msg: &Value,
+        timestamp: i64,
+    ) -> Result<(Value, bool), ComputeError> {
+        match (self, program) {
+            (Live::Wasm(p), Program::Wasm { env_json, .. }) => {
+                let outcome = p.handle(&msg.to_string(), env_json, timestamp)?;
+                Ok((cu_result(outcome.result), outcome.keep_memory))
+            }
+            (Live::Device(d), _) => {
+                let reply = d.handle(&devices::Message::from_json(msg));
+                Ok((reply.to_result(), reply.error.is_none()))
+            }
+            (Live::Wasm(_), Program::Device { env, .. }) => Err(ComputeError::Unrunnable {
+                process: env.process_id.clone(),
+                reason: "a WASM instance for a device process".into(),
+            }),
+        }
+    }
+
+    /// The state to checkpoint: linear memory, or the device's saved bytes.
+    fn memory(&self) -> Cow<'_, [u8]> {
+        match self {
+            Live::Wasm(p) => Cow::Borrowed(p.memory()),
+            Live::Device(d) => Cow::Owned(d.save()),
+        }
+    }
+}
+
+/// One evaluated message, as the rollback replays it.
+#[derive(Clone, Debug)]
+enum Step {
+    Slot(u64),
+    Tick(Tick),
+}
+
+struct CronRun {
+    plan: CronPlan,
+    cursor: CronCursor,
 }
 
 struct Runtime {
     pid: Id,
-    module: WasmModule,
-    limits: Limits,
-    env_json: String,
-    live: Option<WasmProcess>,
+    program: Program,
+    live: Option<Live>,
     base: Option<Arc<Vec<u8>>>,
-    replay: Vec<u64>,
+    replay: Vec<Step>,
     next_slot: u64,
     since_checkpoint: u64,
+    cron: Option<CronRun>,
 }
 
 struct Inner {
@@ -122,6 +231,7 @@ struct Inner {
     data_dir: PathBuf,
     engine: WasmEngine,
     config: ComputeConfig,
+    meta: NodeMeta,
     runtimes: Mutex<HashMap<Id, Arc<Mutex<Runtime>>>>,
     modules: Mutex<HashMap<Id, WasmModule>>,
 }
@@ -144,12 +254,23 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Cron ticks evaluated per store batch.
+const TICKS_PER_BATCH: usize = 64;
+
+/// The meta key holding the time up to which a process's crons have been evaluated past its
+/// last scheduled message: the scheduler never assigns that process an earlier timestamp.
+pub fn cron_horizon_key(process: &str) -> String {
+    format!("cron-horizon/{process}")
+}
+
 impl Compute {
-    /// A compute unit over `store`, keeping compiled modules and checkpoints under `data_dir`.
+    /// A compute unit over `store`, keeping compiled modules and checkpoints under `data_dir`,
+    /// generating block crons on the block clock of `meta`.
     pub fn new(
         store: Store,
         data_dir: &Path,
         config: ComputeConfig,
+        meta: &NodeMeta,
     ) -> Result<Compute, ComputeError> {
         let engine = WasmEngine::new(Some(&data_dir.join("module-cache")))?;
         Ok(Compute {
@@ -158,6 +279,7 @@ impl Compute {
                 data_dir: data_dir.to_path_buf(),
                 engine,
                 config,
+                meta: meta.clone(),
                 runtimes: Mutex::new(HashMap::new()),
                 modules: Mutex::new(HashMap::new()),
             }),
@@ -169,15 +291,41 @@ impl Compute {
         &self.inner.config
     }
 
-    /// Resolves what a process item needs to run, compiling its module: the check a spawn
-    /// must pass. Errors name what is wrong (missing module, bad format, bad limits, a module
-    /// the host refuses).
+    /// The WASM engine (for its module cache statistics).
+    pub fn engine(&self) -> &WasmEngine {
+        &self.inner.engine
+    }
+
+    /// Resolves what a process item needs to run, compiling its module or creating its
+    /// device: the check a spawn must pass. Errors name what is wrong (missing module, bad
+    /// format, bad limits, a module the host refuses, a device's bad configuration, bad crons).
     pub fn setup(&self, process: &DataItem) -> Result<ProcessSetup, ComputeError> {
         let pid = process.id_b64();
         let unrunnable = |reason: String| ComputeError::Unrunnable {
             process: pid.clone(),
             reason,
         };
+        let tags: Vec<(String, String)> = process
+            .tags
+            .iter()
+            .map(|t| (t.name.clone(), t.value.clone()))
+            .collect();
+        let crons = parse_crons(&tags).map_err(|e| unrunnable(e.to_string()))?;
+        if let Some(name) = process.tag("Device").filter(|d| devices::is_native(d)) {
+            let env = DeviceEnv {
+                process_id: pid.clone(),
+                owner: process.owner_address(),
+                tags,
+            };
+            devices::create(name, &env).map_err(|e| unrunnable(format!("device {name}: {e}")))?;
+            return Ok(ProcessSetup {
+                program: Program::Device {
+                    name: name.to_string(),
+                    env,
+                },
+                crons,
+            });
+        }
         let module_tag = process
             .tag("Module")
             .ok_or_else(|| unrunnable("it has no Module tag".into()))?;
@@ -226,16 +374,20 @@ impl Compute {
                 config.max_compute
             )));
         }
-        self.module(&module_id, &module_item, format)
+        let module = self
+            .module(&module_id, &module_item, format)
             .map_err(|e| unrunnable(format!("module {module_tag}: {e}")))?;
         Ok(ProcessSetup {
-            module_id,
-            format,
-            limits: Limits {
-                memory_bytes,
-                compute,
+            program: Program::Wasm {
+                module_id,
+                module,
+                limits: Limits {
+                    memory_bytes,
+                    compute,
+                },
+                env_json: environment(process, &module_item).to_string(),
             },
-            env_json: environment(process, &module_item).to_string(),
+            crons,
         })
     }
 
@@ -265,28 +417,45 @@ impl Compute {
             .ok_or_else(|| ComputeError::UnknownProcess(pid_b64.clone()))?;
         let process = DataItem::parse(&raw)?;
         let setup = self.setup(&process)?;
-        let module = self.module(
-            &setup.module_id,
-            &DataItem::parse(&self.inner.store.item(&setup.module_id)?.unwrap_or_default())?,
-            setup.format,
-        )?;
-        let (base, next_slot) = match self.inner.store.checkpoint(pid)? {
+        let checkpoint = self.inner.store.checkpoint(pid)?;
+        let cron = if setup.crons.is_empty() {
+            None
+        } else {
+            let origin = self.assignment(pid, 0)?;
+            let plan = CronPlan::new(
+                setup.crons,
+                pid_b64.clone(),
+                process.owner_address(),
+                (origin.timestamp, origin.block_height),
+                &self.inner.meta,
+            );
+            let cursor = checkpoint
+                .as_ref()
+                .and_then(|c| c.cron)
+                .unwrap_or(CronCursor {
+                    left: origin.timestamp,
+                    next: origin.timestamp,
+                    height: origin.block_height,
+                    seq: 0,
+                });
+            plan.map(|plan| CronRun { plan, cursor })
+        };
+        let (base, next_slot) = match &checkpoint {
             Some(record) => (
-                Some(Arc::new(self.read_checkpoint(&record)?)),
+                Some(Arc::new(self.read_checkpoint(record)?)),
                 record.slot.saturating_add(1),
             ),
             None => (None, 0),
         };
         let runtime = Arc::new(Mutex::new(Runtime {
             pid: *pid,
-            module,
-            limits: setup.limits,
-            env_json: setup.env_json,
+            program: setup.program,
             live: None,
             base,
             replay: Vec::new(),
             next_slot,
             since_checkpoint: 0,
+            cron,
         }));
         Ok(lock(&self.inner.runtimes)
             .entry(*pid)
@@ -294,8 +463,21 @@ impl Compute {
             .clone())
     }
 
+    fn assignment(&self, pid: &Id, slot: u64) -> Result<Assignment, ComputeError> {
+        let entry = self
+            .inner
+            .store
+            .entry(pid, slot)?
+            .ok_or_else(|| StoreError::Corrupt {
+                what: "schedule",
+                reason: format!("slot {slot} of {} is missing", b64url_encode(pid)),
+            })?;
+        Ok(Assignment::from_item(&DataItem::parse(&entry.assignment)?)?)
+    }
+
     /// Evaluates `process` up to and including `slot` (or its newest slot), persisting every
-    /// result. Blocking: call it from a blocking thread.
+    /// result, with the cron messages due between its messages. Blocking: call it from a
+    /// blocking thread.
     pub fn evaluate_to(&self, pid: &Id, slot: Option<u64>) -> Result<u64, ComputeError> {
         let record = self
             .inner
@@ -306,46 +488,132 @@ impl Compute {
         let target = slot.map_or(newest, |s| s.min(newest));
         let runtime = self.runtime(pid)?;
         let mut rt = lock(&runtime);
-        let mut batch = Batch::new();
-        let mut pending = 0usize;
-        while rt.next_slot <= target {
-            let slot = rt.next_slot;
-            let stepped = self
-                .message_at(pid, slot)
-                .and_then(|(msg, a)| self.step(&mut rt, &msg, a.timestamp));
-            let result = match stepped {
-                Ok(result) => result,
-                Err(e) => {
-                    // Keep what was evaluated before the failure: the cursor has moved past it.
-                    if !batch.is_empty() {
-                        self.inner.store.apply(&batch)?;
-                    }
-                    return Err(e);
-                }
-            };
-            batch.put_result(pid, slot, result.to_string().as_bytes());
-            pending += 1;
-            rt.next_slot = slot.saturating_add(1);
-            rt.since_checkpoint = rt.since_checkpoint.saturating_add(1);
-            if rt.since_checkpoint >= self.inner.config.checkpoint_every {
-                self.inner.store.apply(&batch)?;
-                batch = Batch::new();
-                pending = 0;
-                self.checkpoint(&mut rt)?;
-            } else if pending >= 64 {
-                self.inner.store.apply(&batch)?;
-                batch = Batch::new();
-                pending = 0;
-            }
-        }
-        if !batch.is_empty() {
-            self.inner.store.apply(&batch)?;
-        }
+        self.evaluate_locked(&mut rt, target)?;
         Ok(rt.next_slot)
     }
 
+    fn evaluate_locked(&self, rt: &mut Runtime, target: u64) -> Result<(), ComputeError> {
+        let pid = rt.pid;
+        let mut batch = Batch::new();
+        let result = (|| {
+            while rt.next_slot <= target {
+                let slot = rt.next_slot;
+                let (msg, a) = self.message_at(&pid, slot)?;
+                if let Some(left) = slot.checked_sub(1) {
+                    self.run_ticks(rt, &mut batch, left, a.timestamp)?;
+                }
+                let result = self.step(rt, Step::Slot(slot), &msg, a.timestamp)?;
+                batch.put_result(&pid, slot, result.to_string().as_bytes());
+                rt.next_slot = slot.saturating_add(1);
+                if let Some(cron) = rt.cron.as_mut() {
+                    cron.cursor = CronCursor {
+                        left: a.timestamp,
+                        next: a.timestamp,
+                        height: a.block_height,
+                        seq: 0,
+                    };
+                }
+                rt.since_checkpoint = rt.since_checkpoint.saturating_add(1);
+                if rt.since_checkpoint >= self.inner.config.checkpoint_every {
+                    self.inner.store.apply(&std::mem::take(&mut batch))?;
+                    self.checkpoint(rt)?;
+                } else if batch.len() >= 64 {
+                    self.inner.store.apply(&std::mem::take(&mut batch))?;
+                }
+            }
+            Ok(())
+        })();
+        // Keep what was evaluated before a failure too: the cursors have moved past it.
+        if !batch.is_empty() {
+            self.inner.store.apply(&batch)?;
+        }
+        result
+    }
+
+    /// Evaluates the cron ticks after slot `left` up to (not including) `right`, adding their
+    /// results to `batch` (flushed every few ticks: the runtime's cursor has moved past them).
+    fn run_ticks(
+        &self,
+        rt: &mut Runtime,
+        batch: &mut Batch,
+        left: u64,
+        right: i64,
+    ) -> Result<(), ComputeError> {
+        loop {
+            let Some(cron) = rt.cron.as_ref() else {
+                return Ok(());
+            };
+            let c = cron.cursor;
+            let (ticks, next, height) =
+                cron.plan
+                    .ticks(c.left, c.next, c.height, right, TICKS_PER_BATCH);
+            let done = ticks.len() < TICKS_PER_BATCH;
+            for tick in ticks {
+                let Some(cron) = rt.cron.as_ref() else {
+                    return Ok(());
+                };
+                let msg = cron.plan.message(&tick);
+                let label = cron.plan.label(&tick);
+                let seq = cron.cursor.seq;
+                let timestamp = tick.timestamp;
+                let result = self.step(rt, Step::Tick(tick), &msg, timestamp)?;
+                let stored = json!({"timestamp": timestamp, "cron": label, "result": result});
+                batch.put_cron(&rt.pid, left, seq, stored.to_string().as_bytes());
+                if let Some(cron) = rt.cron.as_mut() {
+                    cron.cursor.seq = seq.saturating_add(1);
+                }
+            }
+            if let Some(cron) = rt.cron.as_mut() {
+                cron.cursor.next = next;
+                cron.cursor.height = height;
+            }
+            if !batch.is_empty() {
+                self.inner.store.apply(&std::mem::take(batch))?;
+            }
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Evaluates everything scheduled, then the process's cron ticks up to (not including)
+    /// `horizon`. The caller must make sure nothing is scheduled on the process before
+    /// `horizon` from now on ([`crate::scheduler::Scheduler::reserve_cron_horizon`]); the
+    /// horizon is recorded with the results so that this holds across restarts too.
+    pub fn evaluate_crons(&self, pid: &Id, horizon: i64) -> Result<(), ComputeError> {
+        let runtime = self.runtime(pid)?;
+        let mut rt = lock(&runtime);
+        let record = self
+            .inner
+            .store
+            .process(pid)?
+            .ok_or_else(|| ComputeError::UnknownProcess(b64url_encode(pid)))?;
+        self.evaluate_locked(&mut rt, record.next_slot.saturating_sub(1))?;
+        let Some(left) = rt.next_slot.checked_sub(1) else {
+            return Ok(());
+        };
+        if rt.cron.is_none() {
+            return Ok(());
+        }
+        // A message scheduled since (the caller's reservation keeps its timestamp at or past
+        // the horizon, so this only matters to direct callers) bounds the ticks.
+        let horizon = match self.inner.store.entry(pid, rt.next_slot)? {
+            Some(entry) => horizon.min(entry.timestamp),
+            None => horizon,
+        };
+        let mut batch = Batch::new();
+        self.run_ticks(&mut rt, &mut batch, left, horizon)?;
+        let mut batch = Batch::new();
+        batch.put_meta(
+            &cron_horizon_key(&b64url_encode(pid)),
+            &horizon.to_be_bytes(),
+        );
+        self.inner.store.apply(&batch)?;
+        Ok(())
+    }
+
     /// Builds the `msg` of `slot` from the schedule.
-    fn message_at(&self, pid: &Id, slot: u64) -> Result<(String, Assignment), ComputeError> {
+    fn message_at(&self, pid: &Id, slot: u64) -> Result<(Value, Assignment), ComputeError> {
         let store = &self.inner.store;
         let missing = |what: String| StoreError::Corrupt {
             what: "schedule",
@@ -362,24 +630,27 @@ impl Compute {
             ))
         })?;
         let item = DataItem::parse(&raw)?;
-        Ok((
-            scheduled_message(&item, &assignment).to_string(),
-            assignment,
-        ))
+        Ok((scheduled_message(&item, &assignment), assignment))
     }
 
-    /// Evaluates one message on the runtime, rolling its memory back if the result is an error.
-    fn step(&self, rt: &mut Runtime, msg: &str, timestamp: i64) -> Result<Value, ComputeError> {
+    /// Evaluates one message on the runtime, rolling its state back if the result is an error.
+    fn step(
+        &self,
+        rt: &mut Runtime,
+        step: Step,
+        msg: &Value,
+        timestamp: i64,
+    ) -> Result<Value, ComputeError> {
         self.ensure_live(rt)?;
         let live = rt.live.as_mut().ok_or_else(|| ComputeError::Unrunnable {
             process: b64url_encode(&rt.pid),
             reason: "no live instance".into(),
         })?;
-        let outcome = live.handle(msg, &rt.env_json, timestamp)?;
-        if outcome.keep_memory {
-            rt.replay.push(rt.next_slot);
+        let (result, keep) = live.handle(&rt.program, msg, timestamp)?;
+        if keep {
+            rt.replay.push(step);
             if rt.replay.len() as u64 >= self.inner.config.snapshot_every {
-                let memory = live.memory().to_vec();
+                let memory = live.memory().into_owned();
                 rt.base = Some(Arc::new(memory));
                 rt.replay.clear();
             }
@@ -387,22 +658,28 @@ impl Compute {
             // The instance may be corrupt (a trap) or hold this message's changes: drop it.
             rt.live = None;
         }
-        Ok(cu_result(outcome.result))
+        Ok(result)
     }
 
-    /// Rebuilds the live instance from the base snapshot and the slots evaluated since.
+    /// Rebuilds the live instance from the base snapshot and the messages evaluated since.
     fn ensure_live(&self, rt: &mut Runtime) -> Result<(), ComputeError> {
         if rt.live.is_some() {
             return Ok(());
         }
-        let mut live = match &rt.base {
-            Some(memory) => WasmProcess::from_memory(&rt.module, rt.limits, memory)?,
-            None => WasmProcess::new(&rt.module, rt.limits)?,
-        };
-        for slot in rt.replay.clone() {
-            let (msg, assignment) = self.message_at(&rt.pid, slot)?;
-            let outcome = live.handle(&msg, &rt.env_json, assignment.timestamp)?;
-            if !outcome.keep_memory {
+        let mut live = rt.program.start(rt.base.as_deref().map(Vec::as_slice))?;
+        for step in rt.replay.clone() {
+            let (msg, timestamp, slot) = match &step {
+                Step::Slot(slot) => {
+                    let (msg, a) = self.message_at(&rt.pid, *slot)?;
+                    (msg, a.timestamp, *slot)
+                }
+                Step::Tick(tick) => match &rt.cron {
+                    Some(cron) => (cron.plan.message(tick), tick.timestamp, rt.next_slot),
+                    None => continue,
+                },
+            };
+            let (_, keep) = live.handle(&rt.program, &msg, timestamp)?;
+            if !keep {
                 return Err(ComputeError::Diverged {
                     process: b64url_encode(&rt.pid),
                     slot,
@@ -418,7 +695,7 @@ impl Compute {
         (self.inner.data_dir.join(&relative), relative)
     }
 
-    /// Writes the runtime's current memory as a checkpoint: the compressed file is synced and
+    /// Writes the runtime's current state as a checkpoint: the compressed file is synced and
     /// renamed into place before the record that names it is committed, so a record never
     /// points at a partial file.
     fn checkpoint(&self, rt: &mut Runtime) -> Result<(), ComputeError> {
@@ -429,7 +706,7 @@ impl Compute {
         let Some(slot) = rt.next_slot.checked_sub(1) else {
             return Ok(());
         };
-        let memory = live.memory().to_vec();
+        let memory = live.memory().into_owned();
         let (path, relative) = self.checkpoint_path(&rt.pid, slot);
         let fail = |reason: String| ComputeError::Checkpoint {
             path: path.clone(),
@@ -458,6 +735,7 @@ impl Compute {
                 file: relative.clone(),
                 memory_len: memory.len() as u64,
                 memory_sha256: hex::encode(Sha256::digest(&memory)),
+                cron: rt.cron.as_ref().map(|c| c.cursor),
             },
         )?;
         self.inner.store.apply(&batch)?;
@@ -493,7 +771,8 @@ impl Compute {
         let runtimes: Vec<_> = lock(&self.inner.runtimes).values().cloned().collect();
         for runtime in runtimes {
             let mut rt = lock(&runtime);
-            if rt.since_checkpoint > 0 {
+            let ticked = rt.cron.as_ref().is_some_and(|c| c.cursor.seq > 0);
+            if rt.since_checkpoint > 0 || ticked {
                 self.checkpoint(&mut rt)?;
             }
         }
@@ -506,7 +785,7 @@ impl Compute {
         lock(&self.inner.runtimes).clear();
     }
 
-    /// sha256 of a process's memory after evaluating everything scheduled, and the slot count.
+    /// sha256 of a process's state after evaluating everything scheduled, and the slot count.
     pub fn memory_hash(&self, pid: &Id) -> Result<(String, u64), ComputeError> {
         let (memory, last) = self.state(pid)?;
         Ok((
@@ -515,7 +794,8 @@ impl Compute {
         ))
     }
 
-    /// The process's memory after evaluating everything scheduled, and the last slot in it.
+    /// The process's state (memory, or a device's saved bytes) after evaluating everything
+    /// scheduled, and the last slot in it.
     pub fn state(&self, pid: &Id) -> Result<(Vec<u8>, Option<u64>), ComputeError> {
         let next = self.evaluate_to(pid, None)?;
         let runtime = self.runtime(pid)?;
@@ -524,25 +804,25 @@ impl Compute {
         let memory = rt
             .live
             .as_ref()
-            .map(|l| l.memory().to_vec())
+            .map(|l| l.memory().into_owned())
             .unwrap_or_default();
         Ok((memory, next.checked_sub(1)))
     }
 
-    /// Evaluates `msg` on a copy of the process's current memory; nothing is kept or stored.
+    /// Evaluates `msg` on a copy of the process's current state; nothing is kept or stored.
     pub fn dry_run(&self, pid: &Id, msg: &Value) -> Result<Value, ComputeError> {
         self.evaluate_to(pid, None)?;
         let runtime = self.runtime(pid)?;
         let mut rt = lock(&runtime);
         self.ensure_live(&mut rt)?;
-        // Restore straight from the live memory: no intermediate copy of it.
+        // Restore straight from the live state: no intermediate copy of it.
         let mut scratch = match rt.live.as_ref() {
-            Some(live) => WasmProcess::from_memory(&rt.module, rt.limits, live.memory())?,
-            None => WasmProcess::new(&rt.module, rt.limits)?,
+            Some(live) => rt.program.start(Some(&live.memory()))?,
+            None => rt.program.start(None)?,
         };
         let timestamp = msg["Timestamp"].as_i64().unwrap_or(0);
-        let outcome = scratch.handle(&msg.to_string(), &rt.env_json, timestamp)?;
-        Ok(cu_result(outcome.result))
+        let (result, _) = scratch.handle(&rt.program, msg, timestamp)?;
+        Ok(result)
     }
 
     /// The stored result of `slot`, evaluating up to it first.

@@ -6,11 +6,13 @@
 //! and writes compressed memory checkpoints so a restart resumes without replaying everything.
 //! [`messenger`] turns results' outboxes into scheduled messages (the MU's crank).
 
+pub mod cron;
 mod evaluator;
 pub mod message;
 pub mod messenger;
 pub mod wasm;
 
 pub use evaluator::{
-    Compute, ComputeConfig, ComputeError, ProcessSetup, evaluate_sequence, public_result,
+    Compute, ComputeConfig, ComputeError, ProcessSetup, Program, cron_horizon_key,
+    evaluate_sequence, public_result,
 };

@@ -430,7 +430,11 @@ fn compiled_modules_are_cached_on_disk_across_engines() {
     }
     let third = WasmEngine::new(Some(dir.path())).unwrap();
     let m = third.compile(&bytes, ModuleFormat::Emscripten).unwrap();
-    assert_eq!(third.disk_cache_stats().0, 0, "a corrupt artifact is not used");
+    assert_eq!(
+        third.disk_cache_stats().0,
+        0,
+        "a corrupt artifact is not used"
+    );
     let mut p = WasmProcess::new(&m, BIG).unwrap();
     let one = p.handle(&counter_msg("inc", ""), &env, 1).unwrap();
     assert_eq!(counter_value(&one.result), Some(1), "{}", one.result);
