@@ -93,6 +93,9 @@ struct Inner {
     crank: tokio::sync::Notify,
     /// Processes whose module is missing or refused: skipped by the crank until a module arrives.
     unrunnable: Mutex<HashSet<Id>>,
+    /// Processes with slots the crank has not handled yet; `None` means every process (after
+    /// a start, or when a new module may have made waiting processes runnable).
+    due: Mutex<Option<HashSet<Id>>>,
 }
 
 /// The embedded AO node. Cheap to clone; clones share everything.
@@ -143,6 +146,7 @@ impl Node {
                 config,
                 crank: tokio::sync::Notify::new(),
                 unrunnable: Mutex::new(HashSet::new()),
+                due: Mutex::new(None),
             }),
         })
     }
@@ -248,7 +252,9 @@ impl Node {
             ) {
                 // A new module may make waiting processes runnable.
                 node.unrunnable().clear();
+                *node.due() = None;
             }
+            node.mark_due(&outcome);
             Ok(outcome)
         })
         .await
@@ -256,6 +262,20 @@ impl Node {
         self.inner.store.flush().await?;
         self.inner.crank.notify_one();
         Ok(outcome)
+    }
+
+    fn due(&self) -> std::sync::MutexGuard<'_, Option<HashSet<Id>>> {
+        self.inner.due.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues the process that `outcome` gave a slot for the crank.
+    fn mark_due(&self, outcome: &Outcome) {
+        if let Outcome::Scheduled(a) = outcome
+            && let Ok(pid) = b64url_decode_32(&a.process, "process")
+            && let Some(due) = self.due().as_mut()
+        {
+            due.insert(pid);
+        }
     }
 
     fn unrunnable(&self) -> std::sync::MutexGuard<'_, HashSet<Id>> {
@@ -488,13 +508,33 @@ impl Node {
         })
     }
 
-    /// One pass over every process: evaluate what is scheduled, push what results ask for.
-    /// Returns whether anything new was scheduled (then another pass is due).
+    /// One pass over the processes with new slots (every process after a start): evaluate
+    /// what is scheduled, push what results ask for. Returns whether anything new was
+    /// scheduled (then another pass is due).
     pub fn crank_once(&self) -> Result<bool, NodeError> {
+        let due = self.due().replace(HashSet::new());
+        let pass = self.crank_processes(due);
+        if pass.is_err() {
+            // Whatever this pass did not finish is retried in full by the next one.
+            *self.due() = None;
+        }
+        pass
+    }
+
+    fn crank_processes(&self, due: Option<HashSet<Id>>) -> Result<bool, NodeError> {
         let store = &self.inner.store;
         let mut progressed = false;
         let mut touched = false;
-        let records: Vec<_> = store.processes().collect::<Result<_, _>>()?;
+        let records: Vec<_> = match due {
+            None => store.processes().collect::<Result<_, _>>()?,
+            Some(due) => {
+                let mut records = Vec::with_capacity(due.len());
+                for pid in due {
+                    records.extend(store.process(&pid)?);
+                }
+                records
+            }
+        };
         for record in records {
             let pid = b64url_decode_32(&record.id, "process id")?;
             let cursor_key = format!("crank/{}", record.id);
@@ -582,7 +622,10 @@ impl Node {
         let mut progressed = false;
         let mut submit = |item: &DataItem| -> Result<(), NodeError> {
             match scheduler.submit(item, &item.to_bytes()) {
-                Ok(Outcome::Scheduled(_)) => progressed = true,
+                Ok(outcome @ Outcome::Scheduled(_)) => {
+                    self.mark_due(&outcome);
+                    progressed = true;
+                }
                 Ok(_) => {}
                 Err(e @ (ScheduleError::UnknownProcess(_) | ScheduleError::Rejected { .. })) => {
                     // Not a process of this node: the relayer delivers remote targets.
@@ -602,7 +645,10 @@ impl Node {
         for (processes, message) in &out.assignments {
             for process in processes {
                 match scheduler.assign(process, message, &[]) {
-                    Ok(Outcome::Scheduled(_)) => progressed = true,
+                    Ok(outcome @ Outcome::Scheduled(_)) => {
+                        self.mark_due(&outcome);
+                        progressed = true;
+                    }
                     Ok(_) => {}
                     Err(
                         e @ (ScheduleError::UnknownProcess(_)
@@ -641,7 +687,9 @@ impl Node {
         })
         .await
         .map_err(|e| NodeError::Internal(e.to_string()))??;
+        self.mark_due(&outcome);
         self.inner.store.flush().await?;
+        self.inner.crank.notify_one();
         Ok(outcome)
     }
 }
