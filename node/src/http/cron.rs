@@ -130,21 +130,12 @@ pub(crate) async fn crons(
             if past_to {
                 break;
             }
-            let result = &stored["result"];
-            if result.get("Error").is_some_and(|e| !e.is_null()) {
+            let Some(node) = super::cu::listed_node(&stored["result"]) else {
                 continue;
-            }
+            };
             if edges.len() == limit {
                 has_next_page = true;
                 break;
-            }
-            let mut node = json!({
-                "Messages": result.get("Messages").cloned().unwrap_or(json!([])),
-                "Assignments": result.get("Assignments").cloned().unwrap_or(json!([])),
-                "Spawns": result.get("Spawns").cloned().unwrap_or(json!([])),
-            });
-            if let Some(output) = result.get("Output") {
-                node["Output"] = output.clone();
             }
             let label = stored["cron"].as_str().unwrap_or("");
             edges.push(json!({"cursor": cursor(ts, slot, seq, label), "node": node}));

@@ -193,26 +193,35 @@ pub(crate) async fn results(
             continue;
         }
         let result: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-        if result.get("Error").is_some_and(|e| !e.is_null()) {
+        let Some(node) = listed_node(&result) else {
             continue;
-        }
+        };
         if edges.len() == limit {
             has_next_page = true;
             break;
-        }
-        let mut node = json!({
-            "Messages": result.get("Messages").cloned().unwrap_or(json!([])),
-            "Assignments": result.get("Assignments").cloned().unwrap_or(json!([])),
-            "Spawns": result.get("Spawns").cloned().unwrap_or(json!([])),
-        });
-        if let Some(output) = result.get("Output") {
-            node["Output"] = output.clone();
         }
         edges.push(json!({ "cursor": cursor(ts, slot, &sort), "node": node }));
     }
     Ok(Json(
         json!({ "pageInfo": { "hasNextPage": has_next_page }, "edges": edges }),
     ))
+}
+
+/// A result as `/results` and `/cron` list it, or `None` for an errored one (the CU's
+/// `gatherResults` leaves those out).
+pub(crate) fn listed_node(result: &Value) -> Option<Value> {
+    if result.get("Error").is_some_and(|e| !e.is_null()) {
+        return None;
+    }
+    let mut node = json!({
+        "Messages": result.get("Messages").cloned().unwrap_or(json!([])),
+        "Assignments": result.get("Assignments").cloned().unwrap_or(json!([])),
+        "Spawns": result.get("Spawns").cloned().unwrap_or(json!([])),
+    });
+    if let Some(output) = result.get("Output") {
+        node["Output"] = output.clone();
+    }
+    Some(node)
 }
 
 fn last_assignment(node: &Node, pid: &Id) -> Result<Option<Assignment>, ApiError> {
