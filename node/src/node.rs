@@ -238,11 +238,22 @@ impl Node {
     /// Verifies and schedules a raw data item, and returns once the result is durable.
     /// A rejected item leaves nothing behind.
     pub async fn submit(&self, raw: Vec<u8>) -> Result<Outcome, NodeError> {
+        self.submit_with_meta(raw, Vec::new()).await
+    }
+
+    /// As [`Node::submit`], writing the node-wide values `meta` in the same atomic batch as
+    /// the item's slot: a chain adapter persists its cursor with the events it delivers, so a
+    /// crash can neither lose nor repeat them. Read them back with [`Store::meta`].
+    pub async fn submit_with_meta(
+        &self,
+        raw: Vec<u8>,
+        meta: Vec<(String, Vec<u8>)>,
+    ) -> Result<Outcome, NodeError> {
         let node = self.clone();
         let outcome = tokio::task::spawn_blocking(move || -> Result<Outcome, NodeError> {
             let item = DataItem::parse_verified(&raw)?;
             node.check_spawn(&item)?;
-            let outcome = node.inner.scheduler.submit(&item, &raw)?;
+            let outcome = node.inner.scheduler.submit_with(&item, &raw, &meta)?;
             if matches!(
                 outcome,
                 Outcome::Stored {

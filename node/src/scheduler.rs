@@ -249,6 +249,39 @@ impl Scheduler {
     /// Schedules a verified `Type=Process` or `Type=Message` data item. The write is applied
     /// but not yet durable: call [`Store::flush`] before acknowledging it.
     pub fn submit(&self, item: &DataItem, raw: &[u8]) -> Result<Outcome, ScheduleError> {
+        self.submit_with(item, raw, &[])
+    }
+
+    /// As [`Scheduler::submit`], writing the node-wide values `meta` in the same atomic batch
+    /// as the item and its slot (a chain adapter's cursor with the events it covers). When
+    /// the item is already scheduled, `meta` is still written.
+    pub fn submit_with(
+        &self,
+        item: &DataItem,
+        raw: &[u8],
+        meta: &[(String, Vec<u8>)],
+    ) -> Result<Outcome, ScheduleError> {
+        let outcome = self.submit_inner(item, raw, meta)?;
+        if matches!(
+            outcome,
+            Outcome::AlreadyScheduled(_) | Outcome::Stored { .. }
+        ) && !meta.is_empty()
+        {
+            let mut batch = Batch::new();
+            for (name, value) in meta {
+                batch.put_meta(name, value);
+            }
+            self.store.apply(&batch)?;
+        }
+        Ok(outcome)
+    }
+
+    fn submit_inner(
+        &self,
+        item: &DataItem,
+        raw: &[u8],
+        meta: &[(String, Vec<u8>)],
+    ) -> Result<Outcome, ScheduleError> {
         let kind = self.classify(item)?;
         let id = item.id();
         let _guard = self.guard();
@@ -284,6 +317,9 @@ impl Scheduler {
                 let mut batch = Batch::new();
                 batch.put_item(&id, raw);
                 let assignment = self.append(&mut batch, &id, &mut record, timestamp, &id, &[])?;
+                for (name, value) in meta {
+                    batch.put_meta(name, value);
+                }
                 self.store.apply(&batch)?;
                 Ok(Outcome::Scheduled(assignment))
             }
@@ -309,6 +345,9 @@ impl Scheduler {
                 batch.put_item(&id, raw);
                 let assignment =
                     self.append(&mut batch, &process, &mut record, timestamp, &id, &[])?;
+                for (name, value) in meta {
+                    batch.put_meta(name, value);
+                }
                 self.store.apply(&batch)?;
                 Ok(Outcome::Scheduled(assignment))
             }
