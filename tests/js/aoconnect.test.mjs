@@ -7,7 +7,7 @@
 // It serves every role aoconnect talks to: MU (`POST /`), SU (`GET /{id}`) and the gateway
 // GraphQL that scheduler-utils' locate() queries.
 //
-// Harness (ao-protocol.md A1): @permaweb/ao-scheduler-utils captures `fetch` and reads
+// Harness (harness.mjs; ao-protocol.md A1): @permaweb/ao-scheduler-utils captures `fetch` and reads
 // `process.env.GRAPHQL_URL` when it is first imported, and locate() always asks the hard-coded
 // `https://su-router.ao-testnet.xyz?process-id=<pid>` first, with no catch around that fetch. So,
 // BEFORE aoconnect is imported, this file sets GRAPHQL_URL to the node and replaces
@@ -17,135 +17,24 @@
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn as spawnChild } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import Arweave from 'arweave'
 import { createData, ArweaveSigner, DataItem } from '@dha-team/arbundles'
+import {
+  SU_ROUTER_HOST,
+  b64url,
+  sha256,
+  tagValue,
+  tagValues,
+  isLoopback,
+  startNode,
+  installFetchHarness
+} from './harness.mjs'
 
-const STARTUP_TIMEOUT_MS = 20_000
-const SU_ROUTER_HOST = 'su-router.ao-testnet.xyz'
-
-const b64url = (buf) => Buffer.from(buf).toString('base64url')
-const sha256 = (...parts) => {
-  const h = createHash('sha256')
-  for (const p of parts) h.update(p)
-  return h.digest()
-}
-const tagValue = (tags, name) => (tags ?? []).find((t) => t.name === name)?.value
-const tagValues = (tags, name) => (tags ?? []).filter((t) => t.name === name).map((t) => t.value)
-
-// ---------------------------------------------------------------------------------------------
-// The node process
-// ---------------------------------------------------------------------------------------------
-
-let child = null
-let dataDir = null
-let childStderr = ''
-let childStdout = ''
-
-function startNode() {
-  const bin = process.env.AOLINK_BIN
-  if (!bin) {
-    throw new Error('AOLINK_BIN is not set: point it at the aolink binary (e.g. $CARGO_TARGET_DIR/debug/aolink)')
-  }
-  dataDir = mkdtempSync(join(tmpdir(), 'aolink-aoconnect-'))
-  const args = ['node', '--data-dir', dataDir, '--listen', '127.0.0.1:0']
-  child = spawnChild(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-
-  return new Promise((resolve, reject) => {
-    let done = false
-    const finish = (err, value) => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      if (err) reject(err)
-      else resolve(value)
-    }
-    const describe = () =>
-      `command: ${bin} ${args.join(' ')}\n--- stdout ---\n${childStdout}\n--- stderr ---\n${childStderr}`
-    const timer = setTimeout(
-      () => finish(new Error(`aolink node did not report its URL and address within ${STARTUP_TIMEOUT_MS / 1000} s\n${describe()}`)),
-      STARTUP_TIMEOUT_MS
-    )
-    const check = () => {
-      const url = childStdout.match(/aolink node listening on (http:\/\/127\.0\.0\.1:\d+)/)
-      const address = childStdout.match(/node address: ([A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])/)
-      if (url && address) finish(null, { base: url[1], address: address[1] })
-    }
-    child.stdout.setEncoding('utf8')
-    child.stderr.setEncoding('utf8')
-    child.stdout.on('data', (chunk) => {
-      childStdout += chunk
-      check()
-    })
-    child.stderr.on('data', (chunk) => {
-      childStderr += chunk
-    })
-    child.on('error', (err) => finish(new Error(`could not start ${bin}: ${err.message}\n${describe()}`)))
-    child.on('exit', (code, signal) =>
-      finish(new Error(`aolink node exited before it was ready (code ${code}, signal ${signal})\n${describe()}`))
-    )
-  })
-}
-
-async function stopNode() {
-  if (child && child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((resolve) => child.once('exit', resolve))
-    child.kill('SIGTERM')
-    const timeout = new Promise((resolve) => setTimeout(() => resolve('timeout'), 5_000).unref())
-    if ((await Promise.race([exited, timeout])) === 'timeout') {
-      child.kill('SIGKILL')
-      await exited
-    }
-  }
-  child = null
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true })
-  dataDir = null
-}
-
-// A crash of the test process must not leave the node running.
-process.on('exit', () => {
-  if (child && child.exitCode === null) child.kill('SIGKILL')
-})
-
-// ---------------------------------------------------------------------------------------------
-// The fetch harness (must be installed before aoconnect is imported)
-// ---------------------------------------------------------------------------------------------
-
-const realFetch = globalThis.fetch
-/** Every request any library (or this test) made: {method, url, body?}. */
-const fetchLog = []
-
-function isLoopback(hostname) {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname)
-}
-
-function installFetchHarness() {
-  globalThis.fetch = async (input, init = {}) => {
-    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
-    const method = String(init.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase()
-    const entry = { method, url }
-    if (init.body instanceof Uint8Array) entry.body = Buffer.from(init.body)
-    else if (typeof init.body === 'string') entry.body = init.body
-    fetchLog.push(entry)
-
-    const parsed = new URL(url)
-    if (parsed.hostname === SU_ROUTER_HOST) {
-      // Non-2xx, never a throw: locate() then falls back to GraphQL (GRAPHQL_URL = the node).
-      return new Response(JSON.stringify({ error: 'su-router is not reachable from the aolink test harness' }), {
-        status: 404,
-        headers: { 'Content-Type': 'application/json' }
-      })
-    }
-    if (!isLoopback(parsed.hostname)) {
-      throw new Error(`aoconnect test harness: refusing a non-loopback request to ${url} (the test must not touch the internet)`)
-    }
-    return realFetch(input, init)
-  }
-}
+// The node, and every request any library (or this test) made: {method, url, body?, status?}.
+let node = null
+let fetchLog = []
+let restoreFetch = null
 
 // ---------------------------------------------------------------------------------------------
 // Shared state of the scenario (the steps below run in order)
@@ -213,12 +102,13 @@ function capturedItem(id) {
 // ---------------------------------------------------------------------------------------------
 
 before(async () => {
-  const { base, address } = await startNode()
+  node = await startNode({ prefix: 'aolink-aoconnect-' })
+  const { base, address } = node
   S.base = base
   S.nodeAddress = address
 
   process.env.GRAPHQL_URL = `${base}/graphql`
-  installFetchHarness()
+  ;({ fetchLog, restore: restoreFetch } = installFetchHarness())
   // Only now: scheduler-utils captures fetch and GRAPHQL_URL at import time.
   S.aoconnect = await import('@permaweb/aoconnect')
   S.ao = S.aoconnect.connect({ MODE: 'legacy', MU_URL: base, CU_URL: base, GATEWAY_URL: base, noLog: true })
@@ -228,8 +118,8 @@ before(async () => {
 })
 
 after(async () => {
-  await stopNode()
-  globalThis.fetch = realFetch
+  if (node) await node.stop()
+  if (restoreFetch) restoreFetch()
 })
 
 test('spawn: a Type=Process item POSTed raw to the MU endpoint is accepted with its id', async () => {

@@ -1,6 +1,5 @@
 // Shared harness for aolink's end-to-end JS tests: starts the node binary and installs the fetch
-// wrapper aoconnect needs. (The same approach as aoconnect.test.mjs, factored out; that file keeps
-// its own copy.)
+// wrapper aoconnect needs.
 //
 // - startNode(): runs `$AOLINK_BIN node --data-dir <fresh tmp dir> --listen 127.0.0.1:0` and waits
 //   (bounded) for `aolink node listening on http://127.0.0.1:<PORT>` and `node address: <43 chars>`.
