@@ -708,6 +708,21 @@ pub(crate) fn define(
                 },
             )?
         };
+        // An import that answers a constant.
+        (returns $value:expr) => {
+            host!(|caller, params, results| {
+                ret_int(results, &ret_ty, $value);
+                Ok(())
+            })
+        };
+        // An import whose int result a function of the caller and the arguments computes.
+        (calls $f:ident) => {
+            host!(|caller, params, results| {
+                let r = $f(&mut caller, params)?;
+                ret_int(results, &ret_ty, r);
+                Ok(())
+            })
+        };
     }
 
     match canonical {
@@ -854,10 +869,7 @@ pub(crate) fn define(
             });
         }
         "_emscripten_get_now_is_monotonic" => {
-            host!(|caller, params, results| {
-                ret_int(results, &ret_ty, 1);
-                Ok(())
-            });
+            host!(returns 1);
         }
         "emscripten_get_heap_max" => {
             host!(|caller, params, results| {
@@ -960,31 +972,16 @@ pub(crate) fn define(
             });
         }
         "__syscall_fcntl64" => {
-            host!(|caller, params, results| {
-                let r = fcntl(&mut caller, params)?;
-                ret_int(results, &ret_ty, r);
-                Ok(())
-            });
+            host!(calls fcntl);
         }
         "__syscall_ioctl" => {
-            host!(|caller, params, results| {
-                let r = ioctl(&mut caller, params)?;
-                ret_int(results, &ret_ty, r);
-                Ok(())
-            });
+            host!(calls ioctl);
         }
-        "__asyncjs__weavedrive_open" => {
+        "__asyncjs__weavedrive_open"
+        | "__asyncjs__weavedrive_read"
+        | "__asyncjs__weavedrive_close" => {
             // No WeaveDrive: every open is "not found", which the aos shim reports as 0 (C9).
-            host!(|caller, params, results| {
-                ret_int(results, &ret_ty, 0);
-                Ok(())
-            });
-        }
-        "__asyncjs__weavedrive_read" | "__asyncjs__weavedrive_close" => {
-            host!(|caller, params, results| {
-                ret_int(results, &ret_ty, 0);
-                Ok(())
-            });
+            host!(returns 0);
         }
         "metering_gasUsed" => {
             host!(|caller, params, results| {
@@ -994,11 +991,7 @@ pub(crate) fn define(
             });
         }
         "fd_write" => {
-            host!(|caller, params, results| {
-                let r = fd_write(&mut caller, params)?;
-                ret_int(results, &ret_ty, r);
-                Ok(())
-            });
+            host!(calls fd_write);
         }
         "fd_read" => {
             let v1 = cfg.v1();
