@@ -1,32 +1,936 @@
-//! `mirror@1.0` (placeholder: replaced by the real device in the next commit).
+//! `mirror@1.0`: one process per watched contract. It takes the chain adapter's event batches,
+//! keeps each event once, maintains the contract view the events imply, and forwards events
+//! to the processes subscribed to them. Message formats: `docs/devices.md`.
+//!
+//! Spawn tags:
+//! - `Chain-Id` (required): a decimal EVM chain id, or `solana:<cluster>`.
+//! - `Contract` (required): the contract address (`0x` + 40 hex for EVM chains, compared
+//!   case-insensitively; kept as given for Solana).
+//! - `Authority` (repeatable, at least one): the adapter addresses allowed to send
+//!   `Chain-Event` and `Chain-Reorg`.
+//! - `Subscribe` (repeatable): `<Event>:<process-id>`, or `*:<process-id>` for every event.
+//! - `Reorg-Window` (default 256): blocks behind the head whose events are kept in full so a
+//!   reorg can retract them; a reorg reaching further back is refused.
+//!
+//! Actions: `Chain-Event`, `Chain-Reorg` (authorities only); `Subscribe` / `Unsubscribe` with
+//! an `Event` tag (a process subscribes itself; the owner or an authority may name another
+//! with a `Subscriber` tag); `Info` and `State` (read-only, also in dry-runs).
 
-use super::{Device, DeviceEnv, DeviceError, Message, Reply};
+use std::collections::{BTreeMap, BTreeSet};
+
+use num_bigint::BigUint;
+use num_traits::Zero;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{Device, DeviceEnv, DeviceError, Message, Outbox, Reply};
 
 /// The device name in a process's `Device` tag.
 pub const NAME: &str = "mirror@1.0";
 
+const DEFAULT_REORG_WINDOW: u64 = 256;
+
+#[derive(Clone, Debug)]
+struct Config {
+    chain_id: String,
+    contract: String,
+    authorities: BTreeSet<String>,
+    owner: String,
+    reorg_window: u64,
+}
+
+/// The newest block the adapter has covered.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Head {
+    number: u64,
+    hash: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct State {
+    head: Option<Head>,
+    /// Events held per name.
+    counts: BTreeMap<String, u64>,
+    /// Bridge view: deposited per `user|pool` and in total per pool (decimal strings).
+    deposited: BTreeMap<String, String>,
+    pool_totals: BTreeMap<String, String>,
+    /// `txHash:logIndex` of every event held.
+    seen: BTreeSet<String>,
+    /// Full events of the blocks within the reorg window, by block number.
+    recent: BTreeMap<u64, Vec<Value>>,
+    /// Subscribers per event name (`*` = all).
+    subscribers: BTreeMap<String, BTreeSet<String>>,
+    duplicates: u64,
+    outbox: Outbox,
+}
+
 /// The mirror device.
 #[derive(Debug)]
-pub struct Mirror;
+pub struct Mirror {
+    config: Config,
+    state: State,
+}
+
+fn config_error(tag: &str, reason: impl Into<String>) -> DeviceError {
+    DeviceError::Config {
+        tag: tag.into(),
+        reason: reason.into(),
+    }
+}
+
+fn is_evm(chain_id: &str) -> bool {
+    !chain_id.starts_with("solana:")
+}
+
+fn normalise_contract(chain_id: &str, contract: &str) -> Option<String> {
+    if !is_evm(chain_id) {
+        return (!contract.is_empty()).then(|| contract.to_string());
+    }
+    let hex = contract.strip_prefix("0x")?;
+    (hex.len() == 40 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| format!("0x{}", hex.to_ascii_lowercase()))
+}
+
+fn parse_subscription(value: &str) -> Option<(String, String)> {
+    let (event, pid) = value.rsplit_once(':')?;
+    let ok = !event.is_empty()
+        && pid.len() == 43
+        && pid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    ok.then(|| (event.to_string(), pid.to_string()))
+}
+
+fn config_of(env: &DeviceEnv) -> Result<Config, DeviceError> {
+    let chain_id = env.require("Chain-Id")?.trim().to_string();
+    let valid_chain = if let Some(cluster) = chain_id.strip_prefix("solana:") {
+        !cluster.is_empty()
+    } else {
+        chain_id.parse::<u64>().is_ok()
+    };
+    if !valid_chain {
+        return Err(config_error(
+            "Chain-Id",
+            format!("{chain_id:?} is neither a decimal EVM chain id nor solana:<cluster>"),
+        ));
+    }
+    let raw = env.require("Contract")?;
+    let contract = normalise_contract(&chain_id, raw)
+        .ok_or_else(|| config_error("Contract", format!("{raw:?} is not a contract address")))?;
+    let authorities: BTreeSet<String> = env.tags_named("Authority").map(str::to_string).collect();
+    if authorities.is_empty() {
+        return Err(config_error(
+            "Authority",
+            "at least one adapter address must be an Authority",
+        ));
+    }
+    let reorg_window = match env.tag("Reorg-Window") {
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|w| *w > 0)
+            .ok_or_else(|| {
+                config_error(
+                    "Reorg-Window",
+                    format!("{v:?} is not a positive number of blocks"),
+                )
+            })?,
+        None => DEFAULT_REORG_WINDOW,
+    };
+    Ok(Config {
+        chain_id,
+        contract,
+        authorities,
+        owner: env.owner.clone(),
+        reorg_window,
+    })
+}
+
+/// One validated event of a batch.
+struct Event {
+    value: Value,
+    name: String,
+    key: String,
+    block: u64,
+}
+
+fn decimal(v: &Value) -> Option<BigUint> {
+    let text = v.as_str()?;
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    BigUint::parse_bytes(text.as_bytes(), 10)
+}
+
+fn validate(index: usize, value: &Value) -> Result<Event, String> {
+    let field = |name: &str| format!("event {index}: {name}");
+    let name = value["event"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| format!("{} is missing", field("event")))?;
+    let tx = value["txHash"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| format!("{} is missing", field("txHash")))?;
+    let log_index = value["logIndex"]
+        .as_u64()
+        .ok_or_else(|| format!("{} is not a whole number", field("logIndex")))?;
+    let block = value["blockNumber"]
+        .as_u64()
+        .ok_or_else(|| format!("{} is not a whole number", field("blockNumber")))?;
+    value["blockHash"]
+        .as_str()
+        .ok_or_else(|| format!("{} is missing", field("blockHash")))?;
+    let fields = value["fields"]
+        .as_object()
+        .ok_or_else(|| format!("{} is not an object", field("fields")))?;
+    if matches!(name, "UserStaked" | "UserWithdrawn") {
+        decimal(&fields.get("amount").cloned().unwrap_or(Value::Null))
+            .ok_or_else(|| format!("{} is not a decimal string", field("fields.amount")))?;
+        fields
+            .get("user")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{} is missing", field("fields.user")))?;
+    }
+    Ok(Event {
+        value: value.clone(),
+        name: name.to_string(),
+        key: format!("{}:{log_index}", tx.to_ascii_lowercase()),
+        block,
+    })
+}
+
+fn add(map: &mut BTreeMap<String, String>, key: &str, amount: &BigUint, credit: bool) -> bool {
+    let current = map
+        .get(key)
+        .and_then(|v| BigUint::parse_bytes(v.as_bytes(), 10))
+        .unwrap_or_default();
+    let next = if credit {
+        current + amount
+    } else if &current >= amount {
+        current - amount
+    } else {
+        return false;
+    };
+    if next.is_zero() {
+        map.remove(key);
+    } else {
+        map.insert(key.to_string(), next.to_string());
+    }
+    true
+}
+
+impl State {
+    /// Applies (or, with `undo`, reverses) an event's effect on the view. False when a
+    /// withdrawal exceeds what the view holds (a feed that is not this contract's).
+    fn apply(&mut self, event: &Value, undo: bool) -> bool {
+        let name = event["event"].as_str().unwrap_or("");
+        let count = self.counts.entry(name.to_string()).or_insert(0);
+        if undo {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.counts.remove(name);
+            }
+        } else {
+            *count += 1;
+        }
+        let stake = match name {
+            "UserStaked" => true,
+            "UserWithdrawn" => false,
+            _ => return true,
+        };
+        let fields = &event["fields"];
+        let Some(amount) = decimal(&fields["amount"]) else {
+            return false;
+        };
+        let pool = fields["poolId"].as_str().unwrap_or("-").to_string();
+        let user = fields["user"].as_str().unwrap_or("").to_ascii_lowercase();
+        let credit = stake != undo;
+        add(
+            &mut self.deposited,
+            &format!("{user}|{pool}"),
+            &amount,
+            credit,
+        ) && add(&mut self.pool_totals, &pool, &amount, credit)
+    }
+
+    fn subscribers_of(&self, name: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for key in [name, "*"] {
+            if let Some(set) = self.subscribers.get(key) {
+                out.extend(set.iter().cloned());
+            }
+        }
+        out
+    }
+}
 
 impl Mirror {
-    /// A new device for the process in `env`.
-    pub fn new(_env: &DeviceEnv) -> Result<Mirror, DeviceError> {
-        Err(DeviceError::Unknown(NAME.into()))
+    /// A new mirror for the process in `env`.
+    pub fn new(env: &DeviceEnv) -> Result<Mirror, DeviceError> {
+        let config = config_of(env)?;
+        let mut state = State::default();
+        for value in env.tags_named("Subscribe") {
+            let (event, pid) = parse_subscription(value).ok_or_else(|| {
+                config_error(
+                    "Subscribe",
+                    format!("{value:?} is not <Event>:<process-id> or *:<process-id>"),
+                )
+            })?;
+            state.subscribers.entry(event).or_default().insert(pid);
+        }
+        Ok(Mirror { config, state })
     }
 
     /// Restores saved state.
-    pub fn restore(_env: &DeviceEnv, _state: &[u8]) -> Result<Mirror, DeviceError> {
-        Err(DeviceError::Unknown(NAME.into()))
+    pub fn restore(env: &DeviceEnv, bytes: &[u8]) -> Result<Mirror, DeviceError> {
+        let config = config_of(env)?;
+        let state = serde_json::from_slice(bytes).map_err(|e| DeviceError::State(e.to_string()))?;
+        Ok(Mirror { config, state })
+    }
+
+    fn check_source(&self, msg: &Message) -> Result<(), String> {
+        if !self.config.authorities.contains(&msg.from) {
+            return Err(format!(
+                "{} is not an Authority of this mirror",
+                if msg.from.is_empty() {
+                    "(no sender)"
+                } else {
+                    &msg.from
+                }
+            ));
+        }
+        let chain = msg.tag("Chain-Id").unwrap_or("");
+        if chain != self.config.chain_id {
+            return Err(format!(
+                "Chain-Id {chain:?} is not this mirror's chain {}",
+                self.config.chain_id
+            ));
+        }
+        let contract = msg.tag("Contract").unwrap_or("");
+        if normalise_contract(chain, contract).as_deref() != Some(self.config.contract.as_str()) {
+            return Err(format!(
+                "Contract {contract:?} is not this mirror's contract {}",
+                self.config.contract
+            ));
+        }
+        Ok(())
+    }
+
+    fn head_of(data: &Value) -> Result<Option<Head>, String> {
+        match data.get("head") {
+            None | Some(Value::Null) => Ok(None),
+            Some(h) => Ok(Some(Head {
+                number: h["number"]
+                    .as_u64()
+                    .ok_or("head.number is not a whole number")?,
+                hash: h["hash"]
+                    .as_str()
+                    .ok_or("head.hash is missing")?
+                    .to_string(),
+            })),
+        }
+    }
+
+    fn forward_tags(&self, action: &str, msg: &Message) -> Vec<(String, String)> {
+        let mut tags = vec![
+            ("Action".to_string(), action.to_string()),
+            ("Chain-Id".to_string(), self.config.chain_id.clone()),
+            ("Contract".to_string(), self.config.contract.clone()),
+        ];
+        if let Some(slot) = msg.slot {
+            tags.push(("Mirror-Slot".into(), slot.to_string()));
+        }
+        tags
+    }
+
+    fn chain_event(&mut self, msg: &Message) -> Reply {
+        if let Err(e) = self.check_source(msg) {
+            return Reply::error(format!("Chain-Event refused: {e}"));
+        }
+        let data: Value = match serde_json::from_str(&msg.data) {
+            Ok(v) => v,
+            Err(e) => return Reply::error(format!("Chain-Event data is not JSON: {e}")),
+        };
+        let Some(list) = data["events"].as_array() else {
+            return Reply::error("Chain-Event data has no events array");
+        };
+        let head = match Self::head_of(&data) {
+            Ok(h) => h,
+            Err(e) => return Reply::error(format!("Chain-Event {e}")),
+        };
+        let mut events = Vec::with_capacity(list.len());
+        for (i, value) in list.iter().enumerate() {
+            match validate(i, value) {
+                Ok(e) => events.push(e),
+                Err(e) => {
+                    return Reply::error(format!("Chain-Event refused, nothing applied: {e}"));
+                }
+            }
+        }
+        // Applied on a copy: a withdrawal the view cannot cover leaves nothing half-applied.
+        let mut next = self.state.clone();
+        let mut accepted = Vec::new();
+        let mut duplicates = 0u64;
+        for event in events {
+            if !next.seen.insert(event.key.clone()) {
+                duplicates += 1;
+                continue;
+            }
+            if !next.apply(&event.value, false) {
+                return Reply::error(format!(
+                    "Chain-Event refused, nothing applied: {} {} withdraws more than the mirrored deposit",
+                    event.name, event.key
+                ));
+            }
+            next.recent
+                .entry(event.block)
+                .or_default()
+                .push(event.value.clone());
+            accepted.push(event);
+        }
+        if let Some(head) = head
+            && next.head.as_ref().is_none_or(|h| head.number >= h.number)
+        {
+            next.head = Some(head);
+        }
+        let newest = next
+            .head
+            .as_ref()
+            .map(|h| h.number)
+            .into_iter()
+            .chain(accepted.iter().map(|e| e.block))
+            .max();
+        if let Some(newest) = newest {
+            let keep_from = newest.saturating_sub(self.config.reorg_window - 1);
+            next.recent = next.recent.split_off(&keep_from);
+        }
+        next.duplicates += duplicates;
+        // Each subscriber gets one message with its events.
+        let mut per_subscriber: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for event in &accepted {
+            for pid in next.subscribers_of(&event.name) {
+                per_subscriber
+                    .entry(pid)
+                    .or_default()
+                    .push(event.value.clone());
+            }
+        }
+        let tags = self.forward_tags("Chain-Event", msg);
+        let mut messages = Vec::new();
+        for (pid, events) in per_subscriber {
+            let data = json!({ "events": events }).to_string();
+            messages.push(next.outbox.message(&pid, tags.clone(), data));
+        }
+        self.state = next;
+        Reply {
+            output: json!({"accepted": accepted.len(), "duplicates": duplicates, "forwarded": messages.len()}),
+            messages,
+            error: None,
+        }
+    }
+
+    fn chain_reorg(&mut self, msg: &Message) -> Reply {
+        if let Err(e) = self.check_source(msg) {
+            return Reply::error(format!("Chain-Reorg refused: {e}"));
+        }
+        let data: Value = match serde_json::from_str(&msg.data) {
+            Ok(v) => v,
+            Err(e) => return Reply::error(format!("Chain-Reorg data is not JSON: {e}")),
+        };
+        let Some(from) = data["fromBlock"].as_u64() else {
+            return Reply::error("Chain-Reorg fromBlock is not a whole number");
+        };
+        let head = match Self::head_of(&data) {
+            Ok(h) => h,
+            Err(e) => return Reply::error(format!("Chain-Reorg {e}")),
+        };
+        if let Some(current) = &self.state.head {
+            let oldest_kept = current.number.saturating_sub(self.config.reorg_window - 1);
+            if from < oldest_kept {
+                return Reply::error(format!(
+                    "Chain-Reorg from block {from} reaches past the reorg window (events before block {oldest_kept} are no longer held in full); nothing changed"
+                ));
+            }
+        }
+        let mut next = self.state.clone();
+        let orphaned = next.recent.split_off(&from);
+        let mut retracted: Vec<Value> = orphaned.into_values().flatten().collect();
+        retracted.reverse();
+        for event in &retracted {
+            let key = format!(
+                "{}:{}",
+                event["txHash"].as_str().unwrap_or("").to_ascii_lowercase(),
+                event["logIndex"].as_u64().unwrap_or(0)
+            );
+            next.seen.remove(&key);
+            if !next.apply(event, true) {
+                return Reply::error(format!("Chain-Reorg could not undo {key}; nothing changed"));
+            }
+        }
+        next.head = head.or_else(|| {
+            from.checked_sub(1).map(|n| Head {
+                number: n,
+                hash: String::new(),
+            })
+        });
+        let mut per_subscriber: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for event in &retracted {
+            let name = event["event"].as_str().unwrap_or("");
+            for pid in next.subscribers_of(name) {
+                per_subscriber.entry(pid).or_default().push(event.clone());
+            }
+        }
+        let tags = self.forward_tags("Chain-Reorg", msg);
+        let mut messages = Vec::new();
+        for (pid, events) in per_subscriber {
+            let data = json!({"fromBlock": from, "retracted": events}).to_string();
+            messages.push(next.outbox.message(&pid, tags.clone(), data));
+        }
+        self.state = next;
+        Reply {
+            output: json!({"retracted": retracted.len(), "fromBlock": from}),
+            messages,
+            error: None,
+        }
+    }
+
+    fn subscription(&mut self, msg: &Message, subscribe: bool) -> Reply {
+        let Some(event) = msg.tag("Event").filter(|e| !e.is_empty()) else {
+            return Reply::error(format!("{} needs an Event tag (a name or *)", msg.action()));
+        };
+        let subscriber = match msg.tag("Subscriber") {
+            Some(other) => {
+                if msg.from != self.config.owner && !self.config.authorities.contains(&msg.from) {
+                    return Reply::error(
+                        "only the owner or an Authority may (un)subscribe another process",
+                    );
+                }
+                other.to_string()
+            }
+            None => msg.from.clone(),
+        };
+        if subscriber.is_empty() {
+            return Reply::error("no subscriber: the message has no sender");
+        }
+        let changed = if subscribe {
+            self.state
+                .subscribers
+                .entry(event.to_string())
+                .or_default()
+                .insert(subscriber.clone())
+        } else {
+            let removed = self
+                .state
+                .subscribers
+                .get_mut(event)
+                .is_some_and(|set| set.remove(&subscriber));
+            self.state.subscribers.retain(|_, set| !set.is_empty());
+            removed
+        };
+        Reply {
+            output: json!({"event": event, "subscriber": subscriber, "subscribed": subscribe, "changed": changed}),
+            ..Reply::default()
+        }
+    }
+
+    fn info(&self) -> Value {
+        json!({
+            "device": NAME,
+            "chainId": self.config.chain_id,
+            "contract": self.config.contract,
+            "authorities": self.config.authorities,
+            "reorgWindow": self.config.reorg_window,
+            "head": self.state.head,
+            "events": self.state.seen.len(),
+            "duplicates": self.state.duplicates,
+            "subscribers": self.state.subscribers,
+        })
+    }
+
+    fn view(&self) -> Value {
+        json!({
+            "head": self.state.head,
+            "counts": self.state.counts,
+            "deposited": self.state.deposited,
+            "poolTotals": self.state.pool_totals,
+        })
     }
 }
 
 impl Device for Mirror {
-    fn handle(&mut self, _msg: &Message) -> Reply {
-        Reply::error("not available")
+    fn handle(&mut self, msg: &Message) -> Reply {
+        match msg.action() {
+            "Chain-Event" => self.chain_event(msg),
+            "Chain-Reorg" => self.chain_reorg(msg),
+            "Subscribe" => self.subscription(msg, true),
+            "Unsubscribe" => self.subscription(msg, false),
+            "Info" => Reply {
+                output: self.info(),
+                ..Reply::default()
+            },
+            "State" => Reply {
+                output: self.view(),
+                ..Reply::default()
+            },
+            // The process's own spawn message (slot 0) carries no action.
+            "" if msg.slot == Some(0) => Reply {
+                output: json!("mirror ready"),
+                ..Reply::default()
+            },
+            other => Reply::error(format!(
+                "unknown action {other:?} (Chain-Event, Chain-Reorg, Subscribe, Unsubscribe, Info, State)"
+            )),
+        }
     }
 
     fn save(&self) -> Vec<u8> {
-        Vec::new()
+        serde_json::to_vec(&self.state).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ADAPTER: &str = "ADAPTERaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const SUB: &str = "SUBSCRIBERbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const ALL: &str = "EVERYTHINGccccccccccccccccccccccccccccccccc";
+    const CONTRACT: &str = "0xAbCdEf0123456789abcdef0123456789ABCDEF01";
+
+    fn env(extra: &[(&str, &str)]) -> DeviceEnv {
+        let mut tags = vec![
+            ("Chain-Id".to_string(), "31337".to_string()),
+            ("Contract".to_string(), CONTRACT.to_string()),
+            ("Authority".to_string(), ADAPTER.to_string()),
+            ("Subscribe".to_string(), format!("UserStaked:{SUB}")),
+            ("Subscribe".to_string(), format!("*:{ALL}")),
+        ];
+        tags.extend(extra.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+        DeviceEnv {
+            process_id: "mirror".into(),
+            owner: "owner".into(),
+            tags,
+        }
+    }
+
+    fn event(name: &str, tx: u32, index: u64, block: u64, user: &str, amount: u64) -> Value {
+        json!({
+            "event": name, "txHash": format!("0x{tx:064x}"), "logIndex": index,
+            "blockNumber": block, "blockHash": format!("0x{block:064x}"),
+            "fields": {"poolId": "0", "user": user, "amount": amount.to_string(), "arweaveAddress": "0x00"}
+        })
+    }
+
+    fn msg(action: &str, from: &str, data: Value, slot: u64) -> Message {
+        Message {
+            id: Some(format!("m{slot}")),
+            from: from.into(),
+            owner: from.into(),
+            tags: vec![
+                ("Action".into(), action.into()),
+                ("Chain-Id".into(), "31337".into()),
+                ("Contract".into(), CONTRACT.to_lowercase()),
+            ],
+            data: data.to_string(),
+            timestamp: 1_000 + slot as i64,
+            block_height: 1,
+            slot: Some(slot),
+            read_only: false,
+        }
+    }
+
+    fn batch(events: Vec<Value>, head: u64) -> Value {
+        json!({"events": events, "head": {"number": head, "hash": format!("0x{head:064x}")}})
+    }
+
+    #[test]
+    fn config_errors_name_the_tag() {
+        let mut bad = env(&[]);
+        bad.tags.retain(|(n, _)| n != "Authority");
+        assert!(
+            matches!(Mirror::new(&bad), Err(DeviceError::Config { tag, .. }) if tag == "Authority")
+        );
+        let mut bad = env(&[]);
+        bad.tags[1].1 = "0x1234".into();
+        assert!(
+            matches!(Mirror::new(&bad), Err(DeviceError::Config { tag, .. }) if tag == "Contract")
+        );
+        let bad = env(&[("Subscribe", "nonsense")]);
+        assert!(
+            matches!(Mirror::new(&bad), Err(DeviceError::Config { tag, .. }) if tag == "Subscribe")
+        );
+        let bad = env(&[("Reorg-Window", "0")]);
+        assert!(
+            matches!(Mirror::new(&bad), Err(DeviceError::Config { tag, .. }) if tag == "Reorg-Window")
+        );
+    }
+
+    #[test]
+    fn unauthorised_or_foreign_events_change_nothing() {
+        let mut m = Mirror::new(&env(&[])).unwrap();
+        let before = m.save();
+        let data = batch(vec![event("UserStaked", 1, 0, 5, "0xu", 10)], 5);
+        let r = m.handle(&msg("Chain-Event", "intruder", data.clone(), 1));
+        assert!(r.error.as_deref().unwrap().contains("Authority"), "{r:?}");
+        let mut wrong_chain = msg("Chain-Event", ADAPTER, data.clone(), 2);
+        wrong_chain.tags[1].1 = "1".into();
+        assert!(m.handle(&wrong_chain).error.unwrap().contains("Chain-Id"));
+        let mut wrong_contract = msg("Chain-Event", ADAPTER, data.clone(), 3);
+        wrong_contract.tags[2].1 = "0x0000000000000000000000000000000000000001".into();
+        assert!(
+            m.handle(&wrong_contract)
+                .error
+                .unwrap()
+                .contains("Contract")
+        );
+        let r = m.handle(&msg("Chain-Reorg", "intruder", json!({"fromBlock": 1}), 4));
+        assert!(r.error.is_some());
+        assert_eq!(m.save(), before);
+    }
+
+    #[test]
+    fn events_are_kept_once_viewed_and_forwarded_to_their_subscribers() {
+        let mut m = Mirror::new(&env(&[])).unwrap();
+        let a = event("UserStaked", 1, 0, 5, "0xAA", 100);
+        let w = event("UserWithdrawn", 2, 3, 6, "0xaa", 40);
+        let other = event("OverplusBridged", 3, 0, 6, "0xaa", 1);
+        let r = m.handle(&msg(
+            "Chain-Event",
+            ADAPTER,
+            batch(vec![a.clone(), a.clone(), w.clone(), other.clone()], 7),
+            1,
+        ));
+        assert_eq!(r.error, None);
+        assert_eq!(r.output["accepted"], 3);
+        assert_eq!(r.output["duplicates"], 1);
+        // SUB gets only UserStaked; ALL gets everything; one message each.
+        assert_eq!(r.messages.len(), 2);
+        let to = |pid: &str| r.messages.iter().find(|m| m.target == pid).unwrap();
+        let sub: Value = serde_json::from_str(&to(SUB).data).unwrap();
+        assert_eq!(sub["events"], json!([a]));
+        let all: Value = serde_json::from_str(&to(ALL).data).unwrap();
+        assert_eq!(all["events"].as_array().unwrap().len(), 3);
+        let reference = |m: &crate::devices::OutMessage| {
+            m.tags
+                .iter()
+                .find(|(n, _)| n == "Reference")
+                .unwrap()
+                .1
+                .clone()
+        };
+        assert_ne!(reference(to(SUB)), reference(to(ALL)));
+        assert!(to(SUB).tags.contains(&("Mirror-Slot".into(), "1".into())));
+
+        // A later batch repeating an event: ignored.
+        let r = m.handle(&msg("Chain-Event", ADAPTER, batch(vec![w.clone()], 8), 2));
+        assert_eq!(r.output["accepted"], 0);
+        assert!(r.messages.is_empty());
+
+        let view = m.handle(&msg("State", "anyone", json!(null), 3)).output;
+        assert_eq!(view["deposited"]["0xaa|0"], "60");
+        assert_eq!(view["poolTotals"]["0"], "60");
+        assert_eq!(view["counts"]["OverplusBridged"], 1);
+        assert_eq!(view["head"]["number"], 8);
+        let info = m.handle(&msg("Info", "anyone", json!(null), 4)).output;
+        assert_eq!(info["events"], 3);
+        assert_eq!(info["duplicates"], 2);
+    }
+
+    #[test]
+    fn a_malformed_event_applies_nothing() {
+        let mut m = Mirror::new(&env(&[])).unwrap();
+        let before = m.save();
+        let mut bad = event("UserStaked", 2, 0, 5, "0xu", 1);
+        bad["fields"]["amount"] = json!("-3");
+        let r = m.handle(&msg(
+            "Chain-Event",
+            ADAPTER,
+            batch(vec![event("UserStaked", 1, 0, 5, "0xu", 1), bad], 5),
+            1,
+        ));
+        assert!(r.error.unwrap().contains("event 1: fields.amount"));
+        assert_eq!(m.save(), before);
+        // A withdrawal beyond the mirrored deposit is refused whole.
+        let r = m.handle(&msg(
+            "Chain-Event",
+            ADAPTER,
+            batch(
+                vec![
+                    event("UserStaked", 1, 0, 5, "0xu", 1),
+                    event("UserWithdrawn", 2, 0, 5, "0xu", 2),
+                ],
+                5,
+            ),
+            2,
+        ));
+        assert!(r.error.is_some());
+        assert_eq!(m.save(), before);
+    }
+
+    #[test]
+    fn a_reorg_retracts_exactly_and_the_events_may_come_again() {
+        let a = event("UserStaked", 1, 0, 5, "0xu", 100);
+        let b = event("UserStaked", 2, 0, 7, "0xv", 50);
+        let mut only_a = Mirror::new(&env(&[])).unwrap();
+        only_a.handle(&msg("Chain-Event", ADAPTER, batch(vec![a.clone()], 6), 1));
+
+        let mut m = Mirror::new(&env(&[])).unwrap();
+        m.handle(&msg("Chain-Event", ADAPTER, batch(vec![a.clone()], 6), 1));
+        m.handle(&msg("Chain-Event", ADAPTER, batch(vec![b.clone()], 8), 2));
+        let r = m.handle(&msg(
+            "Chain-Reorg",
+            ADAPTER,
+            json!({"fromBlock": 7, "head": {"number": 6, "hash": format!("0x{:064x}", 6)}}),
+            3,
+        ));
+        assert_eq!(r.error, None);
+        assert_eq!(r.output["retracted"], 1);
+        // Both subscribers hear of it (SUB subscribed to UserStaked, ALL to everything).
+        assert_eq!(r.messages.len(), 2);
+        let data: Value = serde_json::from_str(&r.messages[0].data).unwrap();
+        assert_eq!(data["retracted"], json!([b]));
+        // The view is exactly the one without B (the outbox counter aside).
+        let view = |m: &Mirror| {
+            let mut s = m.state.clone();
+            s.outbox = Outbox::default();
+            s.duplicates = 0;
+            serde_json::to_vec(&s).unwrap()
+        };
+        assert_eq!(view(&m), view(&only_a));
+        // B can be delivered again from the new chain.
+        let r = m.handle(&msg("Chain-Event", ADAPTER, batch(vec![b.clone()], 8), 4));
+        assert_eq!(r.output["accepted"], 1);
+    }
+
+    #[test]
+    fn a_reorg_past_the_window_is_refused() {
+        let mut m = Mirror::new(&env(&[("Reorg-Window", "4")])).unwrap();
+        m.handle(&msg(
+            "Chain-Event",
+            ADAPTER,
+            batch(vec![event("UserStaked", 1, 0, 2, "0xu", 1)], 20),
+            1,
+        ));
+        let before = m.save();
+        let r = m.handle(&msg("Chain-Reorg", ADAPTER, json!({"fromBlock": 10}), 2));
+        assert!(r.error.unwrap().contains("reorg window"));
+        assert_eq!(m.save(), before);
+        assert_eq!(
+            m.handle(&msg("Chain-Reorg", ADAPTER, json!({"fromBlock": 18}), 3))
+                .error,
+            None
+        );
+    }
+
+    #[test]
+    fn subscriptions() {
+        let mut m = Mirror::new(&env(&[])).unwrap();
+        let mut s = msg("Subscribe", "proc-x", json!(null), 1);
+        s.tags.push(("Event".into(), "UserWithdrawn".into()));
+        assert_eq!(m.handle(&s).output["changed"], true);
+        assert_eq!(m.handle(&s).output["changed"], false, "idempotent");
+        let mut other = msg("Subscribe", "proc-x", json!(null), 2);
+        other.tags.push(("Event".into(), "*".into()));
+        other.tags.push(("Subscriber".into(), "proc-y".into()));
+        assert!(
+            m.handle(&other).error.is_some(),
+            "only owner/authority may name another"
+        );
+        let mut by_owner = other.clone();
+        by_owner.from = "owner".into();
+        assert_eq!(by_owner_reply(&mut m, &by_owner), true);
+        let mut un = msg("Unsubscribe", "proc-x", json!(null), 3);
+        un.tags.push(("Event".into(), "UserWithdrawn".into()));
+        assert_eq!(m.handle(&un).output["changed"], true);
+        assert!(
+            m.handle(&msg("Nonsense", "x", json!(null), 4))
+                .error
+                .is_some()
+        );
+    }
+
+    fn by_owner_reply(m: &mut Mirror, msg: &Message) -> bool {
+        m.handle(msg).output["changed"] == true
+    }
+
+    #[test]
+    fn save_and_restore_mid_stream_is_byte_identical() {
+        let stream: Vec<Message> = (0..20u32)
+            .map(|i| {
+                let e = event(
+                    "UserStaked",
+                    i,
+                    0,
+                    u64::from(i) + 1,
+                    "0xu",
+                    u64::from(i) + 1,
+                );
+                msg(
+                    "Chain-Event",
+                    ADAPTER,
+                    batch(vec![e], u64::from(i) + 2),
+                    u64::from(i) + 1,
+                )
+            })
+            .collect();
+        let mut straight = Mirror::new(&env(&[])).unwrap();
+        for m in &stream {
+            straight.handle(m);
+        }
+        let mut first = Mirror::new(&env(&[])).unwrap();
+        for m in &stream[..9] {
+            first.handle(m);
+        }
+        let mut second = Mirror::restore(&env(&[]), &first.save()).unwrap();
+        for m in &stream[9..] {
+            second.handle(m);
+        }
+        assert_eq!(straight.save(), second.save());
+    }
+
+    proptest! {
+        /// Whatever mix of stakes, withdrawals and reorgs arrives, the view equals a
+        /// recomputation from the events that survive.
+        #[test]
+        fn the_view_always_equals_a_recomputation(ops in proptest::collection::vec((0u8..4, 1u64..50, 0u8..3), 1..60)) {
+            let mut m = Mirror::new(&env(&[])).unwrap();
+            let mut block = 1u64;
+            let mut tx = 0u32;
+            let mut surviving: Vec<Value> = Vec::new();
+            for (slot, (kind, amount, user)) in ops.into_iter().enumerate() {
+                let user = format!("0xu{user}");
+                let slot = slot as u64 + 1;
+                match kind {
+                    0 | 1 => {
+                        tx += 1;
+                        block += 1;
+                        let name = if kind == 0 { "UserStaked" } else { "UserWithdrawn" };
+                        let e = event(name, tx, 0, block, &user, amount);
+                        let r = m.handle(&msg("Chain-Event", ADAPTER, batch(vec![e.clone()], block), slot));
+                        if r.error.is_none() && r.output["accepted"] == 1 {
+                            surviving.push(e);
+                        }
+                    }
+                    _ => {
+                        let from = block.saturating_sub(amount % 4);
+                        let r = m.handle(&msg("Chain-Reorg", ADAPTER, json!({"fromBlock": from}), slot));
+                        if r.error.is_none() {
+                            surviving.retain(|e| e["blockNumber"].as_u64().unwrap() < from);
+                            block = from.saturating_sub(1).max(1);
+                        }
+                    }
+                }
+            }
+            let mut expected = State::default();
+            for e in &surviving {
+                prop_assert!(expected.apply(e, false));
+            }
+            prop_assert_eq!(&m.state.deposited, &expected.deposited);
+            prop_assert_eq!(&m.state.pool_totals, &expected.pool_totals);
+            prop_assert_eq!(&m.state.counts, &expected.counts);
+        }
     }
 }
