@@ -1,32 +1,820 @@
-//! `bridge@1.0` (placeholder: replaced by the real device in the next commit).
+//! `bridge@1.0`: the stETH/DAI(/USDS) bridge ledger and the AO fair-launch mint.
+//!
+//! Positions are kept per (depositor, asset, Arweave recipient) from the bridge contracts'
+//! `UserStaked` / `UserWithdrawn` events, forwarded by mirror processes, always with the
+//! amount the event carries (what the contract credited or debited: `mint-and-bridge.md` C1,
+//! C4, C8). Every completed 300 s period mints `floor((MAX − S)·r)` armstrongs (see
+//! [`super::mint`]), split by largest remainder between AR holders (latest snapshot) and
+//! bridged positions (principal × price × yield). Periods are counted from the scheduled
+//! `Timestamp` of each message, so after downtime the next message mints every missed period.
+//!
+//! Spawn tags (a bad one refuses the spawn, naming the tag):
+//! - `Mirror` (repeatable, required): mirror processes whose events count.
+//! - `Asset` (repeatable, required): `<SYMBOL>:<chain-id>:<contract>[:<poolId>]`, e.g.
+//!   `stETH:1:0xfe08…:0`. The pool is matched when given (aolink's devnet bridge holds both
+//!   assets in one contract); USDS events have no pool.
+//! - `Oracle` (repeatable): who may send `Oracle-Update`. `Snapshot-Authority` (repeatable):
+//!   who may send `AR-Snapshot`.
+//! - `Mint-T0` (ms, default 2024-02-27T17:00Z), `Bridge-Start` (ms, default
+//!   2024-06-18T15:00Z), `Mint-Period` (seconds, default 300), `Mint-Rate` (`site`, default,
+//!   or `halving`), `AR-Share` (`num/den` of each period to AR holders once bridging counts,
+//!   default `1/3`), `Accrual-Delay` (seconds, default 86400), `Withdraw-Lock-<SYMBOL>`
+//!   (seconds, default 0), `Report-To` (repeatable; default the process owner).
+//!
+//! Rules where the sources leave a choice:
+//! - A deposit counts for a period when the period's snapshot time (its end) is at least
+//!   `Accrual-Delay` after the deposit message's scheduled timestamp. Deposits are kept as
+//!   tranches by that timestamp; a withdrawal consumes the newest tranches first, so older
+//!   principal keeps accruing.
+//! - A withdrawal debits the position of the event's recipient first, then the depositor's
+//!   other recipients of that asset in recipient order (`ejectStakedFunds` names no recipient,
+//!   so it goes straight to that order). More than the depositor holds is an Error.
+//! - A period with nobody to pay (no snapshot, or an empty one, for the AR share) adds its
+//!   pool to `undistributed`, reported in `Info` and in the next `Mint-Report`; nothing is
+//!   lost and Σ balances + undistributed = S always. A `Mint-Report` goes out for every period
+//!   that paid anyone.
 
-use super::{Device, DeviceEnv, DeviceError, Message, Reply};
+use std::collections::{BTreeMap, BTreeSet};
+
+use num_bigint::BigUint;
+use num_traits::Zero;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::mint::{self, Rate};
+use super::split::split_u128;
+use super::{Device, DeviceEnv, DeviceError, Message, OutMessage, Outbox, Reply};
 
 /// The device name in a process's `Device` tag.
 pub const NAME: &str = "bridge@1.0";
 
+/// Decimal-string serde for big numbers, so the state stays readable and canonical.
+mod dec {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<T: Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    pub fn deserialize<'de, T: FromStr, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse()
+            .map_err(|_| serde::de::Error::custom(format!("{text:?} is not a decimal number")))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct AssetKey {
+    symbol: String,
+    chain_id: String,
+    contract: String,
+    pool: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Config {
+    mirrors: BTreeSet<String>,
+    assets: Vec<AssetKey>,
+    oracles: BTreeSet<String>,
+    snapshotters: BTreeSet<String>,
+    t0: i64,
+    bridge_start: i64,
+    period_ms: i64,
+    rate: Rate,
+    ar_share: (u128, u128),
+    accrual_delay_ms: i64,
+    locks: BTreeMap<String, i64>,
+    report_to: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Tranche {
+    since: i64,
+    #[serde(with = "dec")]
+    amount: BigUint,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Quote {
+    #[serde(with = "dec")]
+    price: BigUint,
+    #[serde(with = "dec")]
+    yield_bps: BigUint,
+}
+
+/// One change an event made, kept so a reorg can undo it exactly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Effect {
+    /// `user|asset|recipient`.
+    position: String,
+    since: i64,
+    #[serde(with = "dec")]
+    amount: BigUint,
+    /// True when the event added the tranche, false when it removed it.
+    added: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct State {
+    /// Periods `0..minted_periods` are minted.
+    minted_periods: u64,
+    #[serde(with = "dec")]
+    supply: u128,
+    #[serde(with = "dec")]
+    undistributed: u128,
+    /// Periods since the last report that paid nobody.
+    unpaid_periods: u64,
+    balances: BTreeMap<String, String>,
+    positions: BTreeMap<String, Vec<Tranche>>,
+    last_stake: BTreeMap<String, i64>,
+    effects: BTreeMap<String, Vec<Effect>>,
+    quotes: BTreeMap<String, Quote>,
+    snapshot: BTreeMap<String, String>,
+    ignored_events: u64,
+    outbox: Outbox,
+}
+
 /// The bridge device.
 #[derive(Debug)]
-pub struct Bridge;
+pub struct Bridge {
+    config: Config,
+    state: State,
+}
+
+fn config_error(tag: &str, reason: impl Into<String>) -> DeviceError {
+    DeviceError::Config {
+        tag: tag.into(),
+        reason: reason.into(),
+    }
+}
+
+fn int_tag(env: &DeviceEnv, tag: &str, default: i64) -> Result<i64, DeviceError> {
+    match env.tag(tag) {
+        Some(v) => v
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| config_error(tag, format!("{v:?} is not a non-negative whole number"))),
+        None => Ok(default),
+    }
+}
+
+fn parse_asset(value: &str) -> Option<AssetKey> {
+    let parts: Vec<&str> = value.split(':').collect();
+    // A `solana:<cluster>` chain id has a colon of its own.
+    let (symbol, chain_id, rest) = match parts.as_slice() {
+        [s, "solana", cluster, rest @ ..] => (*s, format!("solana:{cluster}"), rest),
+        [s, chain, rest @ ..] => (*s, chain.to_string(), rest),
+        _ => return None,
+    };
+    let (contract, pool) = match rest {
+        [c] => (*c, None),
+        [c, p] => (*c, Some(p.to_string())),
+        _ => return None,
+    };
+    let symbol_ok = !symbol.is_empty() && symbol.chars().all(|c| c.is_ascii_alphanumeric());
+    (symbol_ok && !contract.is_empty() && !chain_id.is_empty()).then(|| AssetKey {
+        symbol: symbol.to_string(),
+        chain_id,
+        contract: contract.to_ascii_lowercase(),
+        pool,
+    })
+}
+
+fn config_of(env: &DeviceEnv) -> Result<Config, DeviceError> {
+    let set = |tag: &str| -> BTreeSet<String> { env.tags_named(tag).map(str::to_string).collect() };
+    let mirrors = set("Mirror");
+    if mirrors.is_empty() {
+        return Err(config_error(
+            "Mirror",
+            "at least one mirror process is required",
+        ));
+    }
+    let mut assets = Vec::new();
+    for value in env.tags_named("Asset") {
+        assets.push(parse_asset(value).ok_or_else(|| {
+            config_error(
+                "Asset",
+                format!("{value:?} is not <SYMBOL>:<chain-id>:<contract>[:<poolId>]"),
+            )
+        })?);
+    }
+    if assets.is_empty() {
+        return Err(config_error("Asset", "at least one asset is required"));
+    }
+    let rate = match env.tag("Mint-Rate") {
+        Some(name) => Rate::by_name(name)
+            .ok_or_else(|| config_error("Mint-Rate", format!("{name:?} is not site or halving")))?,
+        None => Rate::SITE,
+    };
+    let ar_share = match env.tag("AR-Share") {
+        Some(v) => v
+            .split_once('/')
+            .and_then(|(n, d)| {
+                Some((
+                    n.trim().parse::<u128>().ok()?,
+                    d.trim().parse::<u128>().ok()?,
+                ))
+            })
+            .filter(|(n, d)| *d > 0 && n <= d)
+            .ok_or_else(|| {
+                config_error("AR-Share", format!("{v:?} is not num/den with num ≤ den"))
+            })?,
+        None => (1, 3),
+    };
+    let period_s = int_tag(env, "Mint-Period", 300)?;
+    if period_s == 0 {
+        return Err(config_error(
+            "Mint-Period",
+            "a period must last at least 1 s",
+        ));
+    }
+    let mut locks = BTreeMap::new();
+    for asset in &assets {
+        let tag = format!("Withdraw-Lock-{}", asset.symbol);
+        locks.insert(
+            asset.symbol.clone(),
+            int_tag(env, &tag, 0)?.saturating_mul(1000),
+        );
+    }
+    let mut report_to: Vec<String> = env.tags_named("Report-To").map(str::to_string).collect();
+    if report_to.is_empty() {
+        report_to.push(env.owner.clone());
+    }
+    Ok(Config {
+        mirrors,
+        assets,
+        oracles: set("Oracle"),
+        snapshotters: set("Snapshot-Authority"),
+        t0: int_tag(env, "Mint-T0", mint::DEFAULT_T0_MS)?,
+        bridge_start: int_tag(env, "Bridge-Start", mint::DEFAULT_BRIDGE_START_MS)?,
+        period_ms: period_s.saturating_mul(1000),
+        rate,
+        ar_share,
+        accrual_delay_ms: int_tag(env, "Accrual-Delay", 86_400)?.saturating_mul(1000),
+        locks,
+        report_to,
+    })
+}
+
+fn decimal(v: &Value) -> Option<BigUint> {
+    let text = v.as_str()?;
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    BigUint::parse_bytes(text.as_bytes(), 10)
+}
+
+/// The Arweave address a bridge event's `bytes32 arweaveAddress` names (base64url of the 32
+/// bytes), or `None` for the zero address `ejectStakedFunds` uses.
+fn recipient_of(hex: &str) -> Result<Option<String>, String> {
+    let digits = hex.strip_prefix("0x").unwrap_or(hex);
+    let bytes = hex::decode(digits)
+        .ok()
+        .filter(|b| b.len() == 32)
+        .ok_or_else(|| format!("arweaveAddress {hex:?} is not 32 bytes of hex"))?;
+    if bytes.iter().all(|b| *b == 0) {
+        return Ok(None);
+    }
+    Ok(Some(crate::ans104::b64url_encode(&bytes)))
+}
+
+fn position_key(user: &str, asset: &str, recipient: &str) -> String {
+    format!("{user}|{asset}|{recipient}")
+}
+
+fn sum(tranches: &[Tranche]) -> BigUint {
+    tranches.iter().map(|t| &t.amount).sum()
+}
+
+fn add_tranche(tranches: &mut Vec<Tranche>, since: i64, amount: &BigUint) {
+    match tranches.binary_search_by_key(&since, |t| t.since) {
+        Ok(i) => tranches[i].amount += amount,
+        Err(i) => tranches.insert(
+            i,
+            Tranche {
+                since,
+                amount: amount.clone(),
+            },
+        ),
+    }
+}
+
+fn remove_tranche(tranches: &mut Vec<Tranche>, since: i64, amount: &BigUint) -> bool {
+    let Ok(i) = tranches.binary_search_by_key(&since, |t| t.since) else {
+        return false;
+    };
+    if &tranches[i].amount < amount {
+        return false;
+    }
+    tranches[i].amount -= amount;
+    if tranches[i].amount.is_zero() {
+        tranches.remove(i);
+    }
+    true
+}
+
+impl State {
+    fn credit(&mut self, address: &str, amount: u128) {
+        if amount == 0 {
+            return;
+        }
+        let current: u128 = self
+            .balances
+            .get(address)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        self.balances.insert(
+            address.to_string(),
+            current.saturating_add(amount).to_string(),
+        );
+    }
+
+    /// Undoes an event's effects, newest first. False when they no longer fit the ledger.
+    fn undo(&mut self, effects: &[Effect]) -> bool {
+        for e in effects.iter().rev() {
+            let tranches = self.positions.entry(e.position.clone()).or_default();
+            let ok = if e.added {
+                remove_tranche(tranches, e.since, &e.amount)
+            } else {
+                add_tranche(tranches, e.since, &e.amount);
+                true
+            };
+            if tranches.is_empty() {
+                self.positions.remove(&e.position);
+            }
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+}
 
 impl Bridge {
-    /// A new device for the process in `env`.
-    pub fn new(_env: &DeviceEnv) -> Result<Bridge, DeviceError> {
-        Err(DeviceError::Unknown(NAME.into()))
+    /// A new ledger for the process in `env`.
+    pub fn new(env: &DeviceEnv) -> Result<Bridge, DeviceError> {
+        Ok(Bridge {
+            config: config_of(env)?,
+            state: State::default(),
+        })
     }
 
     /// Restores saved state.
-    pub fn restore(_env: &DeviceEnv, _state: &[u8]) -> Result<Bridge, DeviceError> {
-        Err(DeviceError::Unknown(NAME.into()))
+    pub fn restore(env: &DeviceEnv, bytes: &[u8]) -> Result<Bridge, DeviceError> {
+        Ok(Bridge {
+            config: config_of(env)?,
+            state: serde_json::from_slice(bytes).map_err(|e| DeviceError::State(e.to_string()))?,
+        })
+    }
+
+    fn asset_of(&self, chain: &str, contract: &str, pool: Option<&str>) -> Option<&str> {
+        let contract = contract.to_ascii_lowercase();
+        self.config
+            .assets
+            .iter()
+            .find(|a| {
+                a.chain_id == chain
+                    && a.contract == contract
+                    && (a.pool.is_none() || a.pool.as_deref() == pool)
+            })
+            .map(|a| a.symbol.as_str())
+    }
+
+    /// Mints every period that has ended by `now` and is not minted yet.
+    fn catch_up(&self, state: &mut State, now: i64, reports: &mut Vec<OutMessage>) {
+        let ended = mint::periods_ended(self.config.t0, self.config.period_ms, now);
+        while state.minted_periods < ended {
+            self.mint_period(state, reports);
+        }
+    }
+
+    fn mint_period(&self, state: &mut State, reports: &mut Vec<OutMessage>) {
+        let k = state.minted_periods;
+        let c = &self.config;
+        let start = c.t0.saturating_add(
+            c.period_ms
+                .saturating_mul(i64::try_from(k).unwrap_or(i64::MAX)),
+        );
+        let snapshot_time = start.saturating_add(c.period_ms);
+        let minted = mint::period_mint(state.supply, c.rate);
+        state.minted_periods = k + 1;
+        state.supply = state.supply.saturating_add(minted);
+        if minted == 0 {
+            return;
+        }
+        // Bridged weights: accruing principal × price × yield, per position.
+        let mut weights: BTreeMap<String, BigUint> = BTreeMap::new();
+        if start >= c.bridge_start {
+            for (key, tranches) in &state.positions {
+                let asset = key.split('|').nth(1).unwrap_or("");
+                let Some(quote) = state.quotes.get(asset) else {
+                    continue;
+                };
+                let accruing: BigUint = tranches
+                    .iter()
+                    .filter(|t| t.since.saturating_add(c.accrual_delay_ms) <= snapshot_time)
+                    .map(|t| &t.amount)
+                    .sum();
+                let w = accruing * &quote.price * &quote.yield_bps;
+                if !w.is_zero() {
+                    weights.insert(key.clone(), w);
+                }
+            }
+        }
+        let (ar_pool, bridge_pool) = if weights.is_empty() {
+            (minted, 0)
+        } else {
+            let ar = minted.saturating_mul(c.ar_share.0) / c.ar_share.1;
+            (ar, minted - ar)
+        };
+        let mut records = Vec::new();
+        let mut paid = false;
+        if bridge_pool > 0 {
+            let parts = split_u128(bridge_pool, &weights).unwrap_or_default();
+            for (key, amount) in parts {
+                let mut it = key.split('|');
+                let (user, asset, recipient) = (
+                    it.next().unwrap_or(""),
+                    it.next().unwrap_or(""),
+                    it.next().unwrap_or(""),
+                );
+                state.credit(recipient, amount);
+                paid |= amount > 0;
+                let principal = state
+                    .positions
+                    .get(&key)
+                    .map(|t| sum(t))
+                    .unwrap_or_default();
+                records.push(json!({"Recipient": recipient, "Mint": amount.to_string(), "User": user, "Token": asset, "Amount": principal.to_string()}));
+            }
+        }
+        let holders: BTreeMap<String, BigUint> = state
+            .snapshot
+            .iter()
+            .filter_map(|(a, b)| Some((a.clone(), BigUint::parse_bytes(b.as_bytes(), 10)?)))
+            .filter(|(_, b)| !b.is_zero())
+            .collect();
+        match split_u128(ar_pool, &holders) {
+            Ok(parts) if ar_pool > 0 => {
+                for (address, amount) in parts {
+                    state.credit(&address, amount);
+                    paid |= amount > 0;
+                    records.push(json!({"Recipient": address, "Mint": amount.to_string()}));
+                }
+            }
+            _ => state.undistributed = state.undistributed.saturating_add(ar_pool),
+        }
+        if !paid {
+            state.unpaid_periods += 1;
+            return;
+        }
+        let data = json!({
+            "period": k,
+            "start": start,
+            "minted": minted.to_string(),
+            "supply": state.supply.to_string(),
+            "undistributed": state.undistributed.to_string(),
+            "unpaidPeriodsBefore": state.unpaid_periods,
+            "records": records,
+        })
+        .to_string();
+        state.unpaid_periods = 0;
+        for target in &c.report_to {
+            let tags = vec![
+                ("Action".to_string(), "Mint-Report".to_string()),
+                ("Period".to_string(), k.to_string()),
+                ("Minted".to_string(), minted.to_string()),
+            ];
+            reports.push(state.outbox.message(target, tags, data.clone()));
+        }
+    }
+
+    fn chain_event(&self, state: &mut State, msg: &Message) -> Result<Value, String> {
+        let chain = msg.tag("Chain-Id").unwrap_or("");
+        let contract = msg.tag("Contract").unwrap_or("");
+        let data: Value =
+            serde_json::from_str(&msg.data).map_err(|e| format!("data is not JSON: {e}"))?;
+        let events = data["events"]
+            .as_array()
+            .ok_or("data has no events array")?;
+        let mut applied = 0u64;
+        for (i, event) in events.iter().enumerate() {
+            let name = event["event"].as_str().unwrap_or("");
+            let stake = match name {
+                "UserStaked" => true,
+                "UserWithdrawn" => false,
+                _ => {
+                    state.ignored_events += 1;
+                    continue;
+                }
+            };
+            let fields = &event["fields"];
+            let Some(asset) = self.asset_of(chain, contract, fields["poolId"].as_str()) else {
+                state.ignored_events += 1;
+                continue;
+            };
+            let key = format!(
+                "{chain}:{}:{}",
+                event["txHash"].as_str().unwrap_or("").to_ascii_lowercase(),
+                event["logIndex"]
+                    .as_u64()
+                    .ok_or(format!("event {i}: logIndex is not a whole number"))?
+            );
+            if state.effects.contains_key(&key) {
+                continue;
+            }
+            let amount = decimal(&fields["amount"])
+                .ok_or(format!("event {i}: fields.amount is not a decimal string"))?;
+            let user = fields["user"]
+                .as_str()
+                .ok_or(format!("event {i}: fields.user is missing"))?
+                .to_ascii_lowercase();
+            let recipient = recipient_of(fields["arweaveAddress"].as_str().unwrap_or(""))
+                .map_err(|e| format!("event {i}: {e}"))?;
+            let effects = if stake {
+                let recipient =
+                    recipient.ok_or(format!("event {i}: a stake names no recipient"))?;
+                let position = position_key(&user, asset, &recipient);
+                add_tranche(
+                    state.positions.entry(position.clone()).or_default(),
+                    msg.timestamp,
+                    &amount,
+                );
+                let when = event["blockTimestamp"]
+                    .as_i64()
+                    .map_or(msg.timestamp, |s| s.saturating_mul(1000));
+                state.last_stake.insert(format!("{user}|{asset}"), when);
+                vec![Effect {
+                    position,
+                    since: msg.timestamp,
+                    amount,
+                    added: true,
+                }]
+            } else {
+                self.withdraw(state, &user, asset, recipient.as_deref(), amount)
+                    .map_err(|e| format!("event {i}: {e}"))?
+            };
+            state.effects.insert(key, effects);
+            applied += 1;
+        }
+        Ok(json!({"applied": applied, "events": events.len()}))
+    }
+
+    fn withdraw(
+        &self,
+        state: &mut State,
+        user: &str,
+        asset: &str,
+        recipient: Option<&str>,
+        amount: BigUint,
+    ) -> Result<Vec<Effect>, String> {
+        let prefix = format!("{user}|{asset}|");
+        let mut order: Vec<String> = state
+            .positions
+            .keys()
+            .filter(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect();
+        if let Some(r) = recipient {
+            let own = position_key(user, asset, r);
+            order.retain(|k| *k != own);
+            order.insert(0, own);
+        }
+        let held: BigUint = order
+            .iter()
+            .filter_map(|k| state.positions.get(k))
+            .map(|t| sum(t))
+            .sum();
+        if held < amount {
+            return Err(format!(
+                "{user} withdraws {amount} {asset} but holds {held} (the feed is not this bridge's)"
+            ));
+        }
+        let mut left = amount;
+        let mut effects = Vec::new();
+        for key in order {
+            let Some(tranches) = state.positions.get_mut(&key) else {
+                continue;
+            };
+            while !left.is_zero() {
+                let Some(newest) = tranches.last_mut() else {
+                    break;
+                };
+                let take = if newest.amount <= left {
+                    newest.amount.clone()
+                } else {
+                    left.clone()
+                };
+                newest.amount -= &take;
+                left -= &take;
+                effects.push(Effect {
+                    position: key.clone(),
+                    since: newest.since,
+                    amount: take,
+                    added: false,
+                });
+                if newest.amount.is_zero() {
+                    tranches.pop();
+                }
+            }
+            if tranches.is_empty() {
+                state.positions.remove(&key);
+            }
+            if left.is_zero() {
+                break;
+            }
+        }
+        Ok(effects)
+    }
+
+    fn chain_reorg(&self, state: &mut State, msg: &Message) -> Result<Value, String> {
+        let chain = msg.tag("Chain-Id").unwrap_or("");
+        let data: Value =
+            serde_json::from_str(&msg.data).map_err(|e| format!("data is not JSON: {e}"))?;
+        let retracted = data["retracted"]
+            .as_array()
+            .ok_or("data has no retracted array")?;
+        let mut undone = 0u64;
+        // Newest first, as the mirror sends them.
+        for event in retracted {
+            let key = format!(
+                "{chain}:{}:{}",
+                event["txHash"].as_str().unwrap_or("").to_ascii_lowercase(),
+                event["logIndex"].as_u64().unwrap_or(0)
+            );
+            let Some(effects) = state.effects.remove(&key) else {
+                continue;
+            };
+            if !state.undo(&effects) {
+                return Err(format!("{key} cannot be undone against the ledger"));
+            }
+            undone += 1;
+        }
+        Ok(json!({"undone": undone}))
+    }
+
+    fn oracle_update(&self, state: &mut State, msg: &Message) -> Result<Value, String> {
+        let data: Value =
+            serde_json::from_str(&msg.data).map_err(|e| format!("data is not JSON: {e}"))?;
+        let quotes = data["quotes"].as_object().ok_or(
+            "data has no quotes object ({\"quotes\": {\"stETH\": {\"price\", \"yieldBps\"}}})",
+        )?;
+        let mut parsed = Vec::new();
+        for (asset, q) in quotes {
+            if !self.config.assets.iter().any(|a| &a.symbol == asset) {
+                return Err(format!("quotes.{asset}: not an asset of this bridge"));
+            }
+            let price = decimal(&q["price"])
+                .ok_or(format!("quotes.{asset}.price is not a decimal string"))?;
+            let yield_bps = decimal(&q["yieldBps"])
+                .ok_or(format!("quotes.{asset}.yieldBps is not a decimal string"))?;
+            parsed.push((asset.clone(), Quote { price, yield_bps }));
+        }
+        let n = parsed.len();
+        state.quotes.extend(parsed);
+        Ok(json!({"updated": n}))
+    }
+
+    fn ar_snapshot(&self, state: &mut State, msg: &Message) -> Result<Value, String> {
+        let data: Value =
+            serde_json::from_str(&msg.data).map_err(|e| format!("data is not JSON: {e}"))?;
+        let balances = data["balances"]
+            .as_object()
+            .ok_or("data has no balances object")?;
+        let mut snapshot = BTreeMap::new();
+        for (address, b) in balances {
+            let v = decimal(b).ok_or(format!("balances.{address} is not a decimal string"))?;
+            if !v.is_zero() {
+                snapshot.insert(address.clone(), v.to_string());
+            }
+        }
+        let n = snapshot.len();
+        state.snapshot = snapshot;
+        Ok(json!({"holders": n}))
+    }
+
+    fn balance_of(&self, state: &State, address: &str) -> String {
+        state
+            .balances
+            .get(address)
+            .cloned()
+            .unwrap_or_else(|| "0".into())
+    }
+
+    fn info(&self, state: &State) -> Value {
+        let mut totals: BTreeMap<String, BigUint> = BTreeMap::new();
+        for (key, tranches) in &state.positions {
+            let asset = key.split('|').nth(1).unwrap_or("").to_string();
+            *totals.entry(asset).or_default() += sum(tranches);
+        }
+        let c = &self.config;
+        json!({
+            "device": NAME,
+            "mirrors": c.mirrors,
+            "assets": c.assets.iter().map(|a| json!({"symbol": a.symbol, "chainId": a.chain_id, "contract": a.contract, "pool": a.pool})).collect::<Vec<_>>(),
+            "t0": c.t0,
+            "bridgeStart": c.bridge_start,
+            "periodMs": c.period_ms,
+            "arShare": format!("{}/{}", c.ar_share.0, c.ar_share.1),
+            "accrualDelayMs": c.accrual_delay_ms,
+            "mintedPeriods": state.minted_periods,
+            "supply": state.supply.to_string(),
+            "undistributed": state.undistributed.to_string(),
+            "positions": state.positions.len(),
+            "totals": totals.into_iter().map(|(a, t)| (a, t.to_string())).collect::<BTreeMap<_, _>>(),
+            "quotes": state.quotes.iter().map(|(a, q)| (a.clone(), json!({"price": q.price.to_string(), "yieldBps": q.yield_bps.to_string()}))).collect::<BTreeMap<_, _>>(),
+            "holders": state.snapshot.len(),
+        })
+    }
+
+    fn positions_of(&self, state: &State, user: &str) -> Value {
+        let prefix = format!("{}|", user.to_ascii_lowercase());
+        let list: Vec<Value> = state
+            .positions
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, t)| {
+                let mut it = k.split('|').skip(1);
+                let asset = it.next().unwrap_or("");
+                let unlocks = state
+                    .last_stake
+                    .get(&format!("{}{asset}", prefix))
+                    .map(|s| s.saturating_add(self.config.locks.get(asset).copied().unwrap_or(0)));
+                json!({"asset": asset, "recipient": it.next().unwrap_or(""), "principal": sum(t).to_string(), "unlocksAt": unlocks})
+            })
+            .collect();
+        json!(list)
     }
 }
 
 impl Device for Bridge {
-    fn handle(&mut self, _msg: &Message) -> Reply {
-        Reply::error("not available")
+    fn handle(&mut self, msg: &Message) -> Reply {
+        let action = msg.action();
+        let from = msg.from.as_str();
+        let refused = |who: &str| {
+            Reply::error(format!(
+                "{action} refused: {from:?} is not {who} of this bridge"
+            ))
+        };
+        match action {
+            "Chain-Event" | "Chain-Reorg" if !self.config.mirrors.contains(from) => {
+                return refused("a Mirror");
+            }
+            "Oracle-Update" if !self.config.oracles.contains(from) => return refused("an Oracle"),
+            "AR-Snapshot" if !self.config.snapshotters.contains(from) => {
+                return refused("a Snapshot-Authority");
+            }
+            _ => {}
+        }
+        // Work on a copy: a message that fails leaves the ledger exactly as it was.
+        let mut next = self.state.clone();
+        let mut messages = Vec::new();
+        self.catch_up(&mut next, msg.timestamp, &mut messages);
+        let outcome = match action {
+            "Chain-Event" => self.chain_event(&mut next, msg),
+            "Chain-Reorg" => self.chain_reorg(&mut next, msg),
+            "Oracle-Update" => self.oracle_update(&mut next, msg),
+            "AR-Snapshot" => self.ar_snapshot(&mut next, msg),
+            "Balance" => {
+                let who = msg
+                    .tag("Recipient")
+                    .or_else(|| msg.tag("Target"))
+                    .unwrap_or(from);
+                Ok(json!(self.balance_of(&next, who)))
+            }
+            "Balances" => Ok(json!(next.balances)),
+            "Info" => Ok(self.info(&next)),
+            "Positions" => Ok(self.positions_of(&next, msg.tag("User").unwrap_or(from))),
+            // Anything else (the spawn message, a cron tick) only advances the mint.
+            _ if msg.slot == Some(0) || msg.tag("Action").is_none() => {
+                Ok(json!({"mintedPeriods": next.minted_periods}))
+            }
+            other => Err(format!(
+                "unknown action {other:?} (Chain-Event, Chain-Reorg, Oracle-Update, AR-Snapshot, Balance, Balances, Info, Positions)"
+            )),
+        };
+        match outcome {
+            Ok(output) => {
+                self.state = next;
+                Reply {
+                    output,
+                    messages,
+                    error: None,
+                }
+            }
+            Err(e) => Reply::error(format!("{action}: {e}; nothing changed")),
+        }
     }
 
     fn save(&self) -> Vec<u8> {
-        Vec::new()
+        serde_json::to_vec(&self.state).unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -841,7 +841,7 @@ mod tests {
         );
         let mut by_owner = other.clone();
         by_owner.from = "owner".into();
-        assert_eq!(by_owner_reply(&mut m, &by_owner), true);
+        assert!(by_owner_reply(&mut m, &by_owner));
         let mut un = msg("Unsubscribe", "proc-x", json!(null), 3);
         un.tags.push(("Event".into(), "UserWithdrawn".into()));
         assert_eq!(m.handle(&un).output["changed"], true);
