@@ -9,6 +9,8 @@ use aolink_node::http::{DEFAULT_BODY_LIMIT, HttpConfig};
 use aolink_node::store::Store;
 use aolink_node::{Node, NodeConfig};
 use clap::{Parser, Subcommand};
+
+mod mint;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -30,6 +32,9 @@ enum Command {
     /// loop): one JSON message per line in, one JSON result per line out, memory carried from
     /// message to message, errored messages' memory changes discarded as the node does.
     Eval(EvalArgs),
+    /// Check the fair-launch mint: the total after N periods, or a largest-remainder split.
+    #[command(subcommand)]
+    Mint(mint::MintCommand),
     /// Check every schedule in a data directory (slots gap-free, hash chains, signatures).
     /// The node must not be running.
     Audit {
@@ -101,6 +106,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Node(args) => runtime.block_on(run_node(args)),
         Command::Audit { data_dir } => audit(&data_dir),
         Command::Eval(args) => eval(&args),
+        Command::Mint(command) => mint::run(&command),
     }
 }
 
