@@ -504,3 +504,18 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_cron_tick_mints_the_periods_due() {
+    let mut b = Bridge::new(&env(&[])).unwrap();
+    b.handle(&snapshot(T0 + 1, &[("h", 1)]));
+    let mut tick = msg("Cron", "owner", json!(null), T0 + 3 * PERIOD);
+    tick.slot = None;
+    let r = b.handle(&tick);
+    assert_eq!(r.error, None);
+    assert_eq!(r.messages.len(), 3, "a report for each of periods 0, 1, 2");
+    assert_eq!(
+        b.state.balances["h"],
+        mint::schedule(3, Rate::SITE).to_string()
+    );
+}
