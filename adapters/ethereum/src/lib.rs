@@ -11,6 +11,7 @@
 pub mod events;
 pub mod finality;
 pub mod ranges;
+pub mod watcher;
 
 pub use finality::Finality;
 pub use ranges::AdaptiveRange;

@@ -1,0 +1,468 @@
+//! The watcher: follows one chain's configured contracts and delivers their events to the
+//! contracts' mirror processes in the node.
+//!
+//! Each contract has its own cursor (the last block delivered, with its hash, and the recent
+//! cursors for reorg detection) in the node store. Every `Chain-Event` item is submitted with
+//! the cursor of the blocks it completes in one atomic batch, and items end only at block
+//! boundaries, so a crash at any point resumes exactly after the last delivered block: no gap
+//! and no event twice in the mirror's schedule. Items are signed deterministically, so a
+//! re-sent item is recognised by the node as already scheduled.
+//!
+//! Per poll: the safe head under the finality policy; for policies that can see reorgs, each
+//! cursor's block hash is checked against the chain (a mismatch walks back the recent
+//! cursors to the fork and sends `Chain-Reorg`); then one `eth_getLogs` over all contracts in
+//! an adaptive range, bracketed by two reads of the range end's hash so a reorg during the
+//! query is retried rather than delivered.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::eips::BlockNumberOrTag;
+use alloy::primitives::{Address, B256};
+use alloy::providers::Provider;
+use alloy::rpc::types::{Filter, Log};
+use aolink_node::Node;
+use aolink_node::ans104::{DataItem, Ed25519Signer, Tag, b64url_encode};
+use aolink_node::store::{Batch, Id};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::events::chain_event;
+use crate::finality::Finality;
+use crate::ranges::AdaptiveRange;
+
+/// One watched contract.
+#[derive(Clone, Debug)]
+pub struct WatchedContract {
+    /// Its address.
+    pub address: Address,
+    /// The first block to read.
+    pub start_block: u64,
+    /// The mirror process its events go to.
+    pub mirror: Id,
+}
+
+/// How a chain is watched.
+#[derive(Clone, Debug)]
+pub struct WatcherConfig {
+    /// The EVM chain id (the `Chain-Id` tag).
+    pub chain_id: u64,
+    /// When a block is final enough.
+    pub finality: Finality,
+    /// The contracts.
+    pub contracts: Vec<WatchedContract>,
+    /// `eth_getLogs` range: initial, smallest and largest size in blocks.
+    pub range: (u64, u64, u64),
+    /// Events per `Chain-Event` item (items still end at block boundaries).
+    pub events_per_item: usize,
+    /// Recent cursors kept per contract for finding a fork.
+    pub reorg_window: usize,
+}
+
+impl WatcherConfig {
+    /// Sensible defaults for `contracts` on `chain_id`.
+    pub fn new(chain_id: u64, finality: Finality, contracts: Vec<WatchedContract>) -> Self {
+        WatcherConfig {
+            chain_id,
+            finality,
+            contracts,
+            range: (2_000, 1, 10_000),
+            events_per_item: 500,
+            reorg_window: 128,
+        }
+    }
+}
+
+/// Why a poll failed; the watcher retries after a pause, nothing was lost.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The RPC failed (an error, a timeout, a rate limit).
+    #[error("rpc: {0}")]
+    Rpc(String),
+    /// The node refused or failed to store what was sent.
+    #[error("node: {0}")]
+    Node(String),
+    /// A reorg reached past every cursor still remembered: an operator must look.
+    #[error("reorg of contract {contract} reaches past its {window} remembered blocks")]
+    DeepReorg {
+        /// The contract.
+        contract: String,
+        /// How many cursors were remembered.
+        window: usize,
+    },
+}
+
+/// A contract's cursor as stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The last block delivered.
+    pub number: u64,
+    /// Its hash (empty before the first delivery).
+    pub hash: String,
+    /// Earlier cursors, oldest first, for finding a fork.
+    pub recent: Vec<(u64, String)>,
+}
+
+/// What a poll did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Events delivered.
+    pub events: usize,
+    /// Items submitted.
+    pub items: usize,
+    /// Reorgs handled.
+    pub reorgs: usize,
+    /// Whether every contract is at the safe head.
+    pub caught_up: bool,
+}
+
+/// The store key of a contract's cursor.
+pub fn cursor_key(chain_id: u64, contract: &Address) -> String {
+    format!("eth/{chain_id}/{contract:#x}/cursor")
+}
+
+fn rpc<E: std::fmt::Display>(e: E) -> WatchError {
+    WatchError::Rpc(e.to_string())
+}
+
+/// Watches one chain.
+pub struct Watcher<P> {
+    provider: P,
+    node: Node,
+    signer: Arc<Ed25519Signer>,
+    config: WatcherConfig,
+    range: AdaptiveRange,
+}
+
+impl<P: Provider> Watcher<P> {
+    /// A watcher reading `provider`, delivering to `node`, signing with the adapter key.
+    pub fn new(provider: P, node: Node, signer: Arc<Ed25519Signer>, config: WatcherConfig) -> Self {
+        let (initial, min, max) = config.range;
+        Watcher {
+            provider,
+            node,
+            signer,
+            range: AdaptiveRange::new(initial, min, max),
+            config,
+        }
+    }
+
+    /// The stored cursor of `contract` (before its start block when there is none).
+    pub fn cursor(&self, contract: &WatchedContract) -> Result<Cursor, WatchError> {
+        let raw = self
+            .node
+            .store()
+            .meta(&cursor_key(self.config.chain_id, &contract.address))
+            .map_err(|e| WatchError::Node(e.to_string()))?;
+        match raw {
+            Some(raw) => serde_json::from_slice(&raw).map_err(|e| WatchError::Node(e.to_string())),
+            None => Ok(Cursor {
+                number: contract.start_block.saturating_sub(1),
+                ..Cursor::default()
+            }),
+        }
+    }
+
+    async fn head(&self) -> Result<u64, WatchError> {
+        let tag = match self.config.finality {
+            Finality::Finalized => BlockNumberOrTag::Finalized,
+            Finality::Safe => BlockNumberOrTag::Safe,
+            Finality::Confirmations(n) => {
+                let latest = self.provider.get_block_number().await.map_err(rpc)?;
+                return Ok(latest.saturating_sub(n));
+            }
+        };
+        let block = self
+            .provider
+            .get_block_by_number(tag)
+            .await
+            .map_err(rpc)?
+            .ok_or_else(|| WatchError::Rpc(format!("no {tag} block")))?;
+        Ok(block.header.number)
+    }
+
+    async fn hash_of(&self, number: u64) -> Result<Option<B256>, WatchError> {
+        Ok(self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Number(number))
+            .await
+            .map_err(rpc)?
+            .map(|b| b.header.hash))
+    }
+
+    fn item(
+        &self,
+        contract: &WatchedContract,
+        action: &str,
+        data: &Value,
+    ) -> Result<DataItem, WatchError> {
+        let tags = vec![
+            Tag::new("Data-Protocol", "ao"),
+            Tag::new("Variant", "ao.TN.1"),
+            Tag::new("Type", "Message"),
+            Tag::new("Action", action),
+            Tag::new("Chain-Id", self.config.chain_id.to_string()),
+            Tag::new("Contract", format!("{:#x}", contract.address)),
+        ];
+        DataItem::sign(
+            self.signer.as_ref(),
+            Some(contract.mirror),
+            None,
+            tags,
+            data.to_string().into_bytes(),
+        )
+        .map_err(|e| WatchError::Node(e.to_string()))
+    }
+
+    fn advanced(&self, cursor: &Cursor, number: u64, hash: String) -> Cursor {
+        let mut recent = cursor.recent.clone();
+        if !cursor.hash.is_empty() {
+            recent.push((cursor.number, cursor.hash.clone()));
+        }
+        let excess = recent.len().saturating_sub(self.config.reorg_window);
+        recent.drain(..excess);
+        Cursor {
+            number,
+            hash,
+            recent,
+        }
+    }
+
+    async fn submit(
+        &self,
+        item: &DataItem,
+        key: String,
+        cursor: &Cursor,
+    ) -> Result<(), WatchError> {
+        let value = serde_json::to_vec(cursor).map_err(|e| WatchError::Node(e.to_string()))?;
+        self.node
+            .submit_with_meta(item.to_bytes(), vec![(key, value)])
+            .await
+            .map_err(|e| WatchError::Node(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Checks a contract's cursor against the chain; on a fork, retracts what the mirror got
+    /// from the orphaned blocks and rewinds the cursor (in one batch). Returns whether it did.
+    async fn check_reorg(
+        &self,
+        contract: &WatchedContract,
+        cursor: &Cursor,
+    ) -> Result<bool, WatchError> {
+        if cursor.hash.is_empty() {
+            return Ok(false);
+        }
+        let on_chain = self.hash_of(cursor.number).await?;
+        if on_chain.map(|h| format!("{h:#x}")).as_deref() == Some(cursor.hash.as_str()) {
+            return Ok(false);
+        }
+        // Walk back through the remembered cursors to the newest still on the chain.
+        let mut fork = None;
+        for (i, (number, hash)) in cursor.recent.iter().enumerate().rev() {
+            let current = self.hash_of(*number).await?;
+            if current.map(|h| format!("{h:#x}")).as_deref() == Some(hash.as_str()) {
+                fork = Some(i);
+                break;
+            }
+        }
+        let Some(i) = fork else {
+            return Err(WatchError::DeepReorg {
+                contract: format!("{:#x}", contract.address),
+                window: cursor.recent.len(),
+            });
+        };
+        let (number, hash) = cursor.recent[i].clone();
+        let rewound = Cursor {
+            number,
+            hash: hash.clone(),
+            recent: cursor.recent[..i].to_vec(),
+        };
+        let data = json!({"fromBlock": number + 1, "head": {"number": number, "hash": hash}});
+        let item = self.item(contract, "Chain-Reorg", &data)?;
+        tracing::warn!(chain = self.config.chain_id, contract = %contract.address, from = number + 1, "reorg: retracting orphaned events");
+        self.submit(
+            &item,
+            cursor_key(self.config.chain_id, &contract.address),
+            &rewound,
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// One poll: reorg checks, then one range of logs delivered.
+    pub async fn poll_once(&mut self) -> Result<Progress, WatchError> {
+        let mut progress = Progress::default();
+        let head = self.head().await?;
+        let mut cursors = Vec::with_capacity(self.config.contracts.len());
+        for contract in self.config.contracts.clone() {
+            let mut cursor = self.cursor(&contract)?;
+            if self.config.finality.may_reorg() && self.check_reorg(&contract, &cursor).await? {
+                progress.reorgs += 1;
+                cursor = self.cursor(&contract)?;
+            }
+            cursors.push(cursor);
+        }
+        let Some(from) = cursors.iter().map(|c| c.number.saturating_add(1)).min() else {
+            progress.caught_up = true;
+            return Ok(progress);
+        };
+        let Some((from, to)) = self.range.next(from, head) else {
+            progress.caught_up = true;
+            return Ok(progress);
+        };
+        let before = self.hash_of(to).await?;
+        let filter = Filter::new()
+            .address(
+                self.config
+                    .contracts
+                    .iter()
+                    .map(|c| c.address)
+                    .collect::<Vec<_>>(),
+            )
+            .from_block(from)
+            .to_block(to);
+        let logs = match self.provider.get_logs(&filter).await {
+            Ok(logs) => logs,
+            Err(e) => {
+                self.range.failed();
+                return Err(rpc(e));
+            }
+        };
+        let after = self.hash_of(to).await?;
+        let Some(end_hash) = before.filter(|b| Some(*b) == after) else {
+            // The chain moved under the query: read it again.
+            return Ok(progress);
+        };
+        self.range.succeeded();
+        let end_hash = format!("{end_hash:#x}");
+        let mut idle = Batch::new();
+        for (contract, cursor) in self.config.contracts.clone().iter().zip(cursors) {
+            let mine: Vec<&Log> = logs
+                .iter()
+                .filter(|l| {
+                    l.address() == contract.address
+                        && !l.removed
+                        && l.block_number.is_some_and(|n| n > cursor.number)
+                })
+                .collect();
+            let key = cursor_key(self.config.chain_id, &contract.address);
+            let (items, events) = self
+                .deliver(contract, &cursor, &mine, to, &end_hash, &key)
+                .await?;
+            progress.items += items;
+            progress.events += events;
+            if items == 0 && cursor.number < to {
+                let next = self.advanced(&cursor, to, end_hash.clone());
+                let value =
+                    serde_json::to_vec(&next).map_err(|e| WatchError::Node(e.to_string()))?;
+                idle.put_meta(&key, &value);
+            }
+        }
+        if !idle.is_empty() {
+            self.node
+                .store()
+                .apply(&idle)
+                .map_err(|e| WatchError::Node(e.to_string()))?;
+        }
+        progress.caught_up = to >= head;
+        Ok(progress)
+    }
+
+    /// Delivers one contract's logs of a range in items that end at block boundaries, each
+    /// with the cursor it completes.
+    async fn deliver(
+        &self,
+        contract: &WatchedContract,
+        cursor: &Cursor,
+        logs: &[&Log],
+        to: u64,
+        end_hash: &str,
+        key: &str,
+    ) -> Result<(usize, usize), WatchError> {
+        // Group by block, in chain order.
+        let mut blocks: BTreeMap<u64, (String, Vec<Value>)> = BTreeMap::new();
+        for log in logs {
+            match chain_event(log) {
+                Ok(event) => {
+                    let number = event["blockNumber"].as_u64().unwrap_or(0);
+                    let hash = event["blockHash"].as_str().unwrap_or("").to_string();
+                    blocks
+                        .entry(number)
+                        .or_insert_with(|| (hash, Vec::new()))
+                        .1
+                        .push(event);
+                }
+                Err(e) => {
+                    tracing::debug!(contract = %contract.address, reason = %e, "log not mirrored");
+                }
+            }
+        }
+        if blocks.is_empty() {
+            return Ok((0, 0));
+        }
+        let mut cursor = cursor.clone();
+        let mut pending: Vec<Value> = Vec::new();
+        let mut items = 0;
+        let mut events = 0;
+        let last_block = blocks.keys().next_back().copied().unwrap_or(to);
+        for (number, (hash, mut list)) in blocks {
+            list.sort_by_key(|e| e["logIndex"].as_u64().unwrap_or(0));
+            pending.append(&mut list);
+            let last = number == last_block;
+            if pending.len() < self.config.events_per_item && !last {
+                continue;
+            }
+            // The final item also covers the quiet blocks up to the range end.
+            let (through, through_hash) = if last {
+                (to, end_hash.to_string())
+            } else {
+                (number, hash)
+            };
+            let data =
+                json!({"events": pending, "head": {"number": through, "hash": through_hash}});
+            let item = self.item(contract, "Chain-Event", &data)?;
+            let next = self.advanced(&cursor, through, through_hash);
+            self.submit(&item, key.to_string(), &next).await?;
+            events += pending.len();
+            items += 1;
+            pending.clear();
+            cursor = next;
+        }
+        Ok((items, events))
+    }
+
+    /// Polls until `stop` resolves: catching up as fast as the RPC allows, then following the
+    /// head every `interval`; failures back off exponentially (to 30 s) and lose nothing.
+    pub async fn run(&mut self, interval: Duration, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            let wait = match self.poll_once().await {
+                Ok(p) => {
+                    backoff = Duration::from_millis(250);
+                    if p.caught_up {
+                        interval
+                    } else {
+                        Duration::ZERO
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(chain = self.config.chain_id, error = %e, retry_in = ?backoff, "poll failed");
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    wait
+                }
+            };
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+/// The base64url process id of a mirror, for logs.
+pub fn mirror_id(contract: &WatchedContract) -> String {
+    b64url_encode(&contract.mirror)
+}
