@@ -19,7 +19,8 @@
 //!   2024-06-18T15:00Z), `Mint-Period` (seconds, default 300), `Mint-Rate` (`site`, default,
 //!   or `halving`), `AR-Share` (`num/den` of each period to AR holders once bridging counts,
 //!   default `1/3`), `Accrual-Delay` (seconds, default 86400), `Withdraw-Lock-<SYMBOL>`
-//!   (seconds, default 0), `Report-To` (repeatable; default the process owner).
+//!   (seconds, default 0), `Report-To` (repeatable; default the process owner; `none` turns
+//!   reports off), `Mint-Split` (`run`, default, or `period`: see below).
 //!
 //! Rules where the sources leave a choice:
 //! - A deposit counts for a period when the period's snapshot time (its end) is at least
@@ -31,8 +32,16 @@
 //!   so it goes straight to that order). More than the depositor holds is an Error.
 //! - A period with nobody to pay (no snapshot, or an empty one, for the AR share) adds its
 //!   pool to `undistributed`, reported in `Info` and in the next `Mint-Report`; nothing is
-//!   lost and Σ balances + undistributed = S always. A `Mint-Report` goes out for every period
-//!   that paid anyone.
+//!   lost and Σ balances + undistributed = S always.
+//! - `Mint-Split: run` (default): the periods a message catches up on are split in runs over
+//!   which no weight can change (no message in between, no tranche starting to accrue, not
+//!   across the bridge start); each run's total is split once, so every recipient gets its
+//!   exact share of the run to within one armstrong (per-period rounding would drift by up to
+//!   one armstrong per period) and a year of catch-up costs one split. With a message in every
+//!   period (a `Cron-Interval` of the period) every run is one period, which is §7's
+//!   per-period split exactly; `Mint-Split: period` forces that split whatever the gaps.
+//! - A `Mint-Report` goes out for every run that paid anyone (`Period` = its first period,
+//!   `Periods` = how many), with the per-recipient amounts of the run.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -66,6 +75,36 @@ mod dec {
     }
 }
 
+/// A map whose values are big numbers as decimal strings.
+mod dec_values {
+    use std::collections::BTreeMap;
+
+    use serde::ser::SerializeMap;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &BTreeMap<String, u128>, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(m.len()))?;
+        for (k, v) in m {
+            map.serialize_entry(k, &v.to_string())?;
+        }
+        map.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, u128>, D::Error> {
+        let raw = BTreeMap::<String, String>::deserialize(d)?;
+        raw.into_iter()
+            .map(|(k, v)| match v.parse() {
+                Ok(n) => Ok((k, n)),
+                Err(_) => Err(serde::de::Error::custom(format!(
+                    "balance of {k}: {v:?} is not a decimal number"
+                ))),
+            })
+            .collect()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct AssetKey {
     symbol: String,
@@ -88,6 +127,20 @@ struct Config {
     accrual_delay_ms: i64,
     locks: BTreeMap<String, i64>,
     report_to: Vec<String>,
+    split: MintSplit,
+}
+
+/// How the periods a message catches up on are split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MintSplit {
+    /// Consecutive periods over which no weight can change (no message between them, no
+    /// deposit starting to accrue, not across the bridge start) are split as one pool: each
+    /// recipient gets its exact share of their total to within one armstrong, and a year of
+    /// periods costs one split. With a message every period (a 5-minute cron) this is exactly
+    /// the per-period split.
+    Run,
+    /// Every period is split on its own, as `mint-and-bridge.md` §7 writes it.
+    Period,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,7 +180,8 @@ struct State {
     undistributed: u128,
     /// Periods since the last report that paid nobody.
     unpaid_periods: u64,
-    balances: BTreeMap<String, String>,
+    #[serde(with = "dec_values")]
+    balances: BTreeMap<String, u128>,
     positions: BTreeMap<String, Vec<Tranche>>,
     last_stake: BTreeMap<String, i64>,
     effects: BTreeMap<String, Vec<Effect>>,
@@ -245,6 +299,27 @@ fn config_of(env: &DeviceEnv) -> Result<Config, DeviceError> {
     if report_to.is_empty() {
         report_to.push(env.owner.clone());
     }
+    // `Report-To: none` turns reports off (a ledger of millions of positions, whose balances
+    // are read with `Balance`/`Balances` instead).
+    if report_to.iter().any(|t| t == "none") {
+        if report_to.len() > 1 {
+            return Err(config_error(
+                "Report-To",
+                "none cannot be combined with report targets",
+            ));
+        }
+        report_to.clear();
+    }
+    let split = match env.tag("Mint-Split") {
+        None | Some("run") => MintSplit::Run,
+        Some("period") => MintSplit::Period,
+        Some(other) => {
+            return Err(config_error(
+                "Mint-Split",
+                format!("{other:?} is not run or period"),
+            ));
+        }
+    };
     Ok(Config {
         mirrors,
         assets,
@@ -258,6 +333,7 @@ fn config_of(env: &DeviceEnv) -> Result<Config, DeviceError> {
         accrual_delay_ms: int_tag(env, "Accrual-Delay", 86_400)?.saturating_mul(1000),
         locks,
         report_to,
+        split,
     })
 }
 
@@ -323,15 +399,12 @@ impl State {
         if amount == 0 {
             return;
         }
-        let current: u128 = self
-            .balances
-            .get(address)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        self.balances.insert(
-            address.to_string(),
-            current.saturating_add(amount).to_string(),
-        );
+        match self.balances.get_mut(address) {
+            Some(balance) => *balance = balance.saturating_add(amount),
+            None => {
+                self.balances.insert(address.to_string(), amount);
+            }
+        }
     }
 
     /// Undoes an event's effects, newest first. False when they no longer fit the ledger.
@@ -389,49 +462,122 @@ impl Bridge {
     fn catch_up(&self, state: &mut State, now: i64, reports: &mut Vec<OutMessage>) {
         let ended = mint::periods_ended(self.config.t0, self.config.period_ms, now);
         while state.minted_periods < ended {
-            self.mint_period(state, reports);
+            let from = state.minted_periods;
+            let to = match self.config.split {
+                MintSplit::Period => from + 1,
+                MintSplit::Run => self.run_end(state, from, ended),
+            };
+            self.mint_run(state, from, to, reports);
         }
     }
 
-    fn mint_period(&self, state: &mut State, reports: &mut Vec<OutMessage>) {
-        let k = state.minted_periods;
+    /// When period `k` starts (ms).
+    fn period_start(&self, k: u64) -> i64 {
         let c = &self.config;
-        let start = c.t0.saturating_add(
+        c.t0.saturating_add(
             c.period_ms
                 .saturating_mul(i64::try_from(k).unwrap_or(i64::MAX)),
-        );
+        )
+    }
+
+    /// The first period whose snapshot time (its end) is at least `at`.
+    fn first_period_ending_by(&self, at: i64) -> u64 {
+        let c = &self.config;
+        let since_t0 = i128::from(at) - i128::from(c.t0);
+        if since_t0 <= 0 {
+            return 0;
+        }
+        let p = i128::from(c.period_ms);
+        // Smallest k with (k + 1)·p ≥ since_t0.
+        u64::try_from((since_t0 + p - 1) / p - 1).unwrap_or(u64::MAX)
+    }
+
+    /// The end of the run of periods from `from` (before `limit`) over which the weights stay
+    /// as they are at `from`: the next period that starts at or after the bridge start, or in
+    /// which another tranche starts to accrue.
+    fn run_end(&self, state: &State, from: u64, limit: u64) -> u64 {
+        let c = &self.config;
+        let mut end = limit;
+        let mut consider = |k: u64| {
+            if k > from && k < end {
+                end = k;
+            }
+        };
+        // The first period that starts at or after the bridge start.
+        let since_t0 = i128::from(c.bridge_start) - i128::from(c.t0);
+        let p = i128::from(c.period_ms);
+        let bridge_period = if since_t0 > 0 {
+            u64::try_from((since_t0 + p - 1) / p).unwrap_or(u64::MAX)
+        } else {
+            0
+        };
+        consider(bridge_period);
+        // Before the bridge start no tranche weighs anything, so none breaks a run there.
+        for tranches in state.positions.values() {
+            for t in tranches {
+                let accrues =
+                    self.first_period_ending_by(t.since.saturating_add(c.accrual_delay_ms));
+                consider(accrues.max(bridge_period));
+            }
+        }
+        end
+    }
+
+    /// The bridged weights for period `k`: accruing principal × price × yield per position.
+    fn weights_at(&self, state: &State, k: u64) -> BTreeMap<String, BigUint> {
+        let c = &self.config;
+        let mut weights = BTreeMap::new();
+        let start = self.period_start(k);
+        if start < c.bridge_start {
+            return weights;
+        }
         let snapshot_time = start.saturating_add(c.period_ms);
-        let minted = mint::period_mint(state.supply, c.rate);
-        state.minted_periods = k + 1;
-        state.supply = state.supply.saturating_add(minted);
+        let factors: BTreeMap<&str, BigUint> = state
+            .quotes
+            .iter()
+            .map(|(asset, q)| (asset.as_str(), &q.price * &q.yield_bps))
+            .filter(|(_, f)| !f.is_zero())
+            .collect();
+        for (key, tranches) in &state.positions {
+            let asset = key.split('|').nth(1).unwrap_or("");
+            let Some(factor) = factors.get(asset) else {
+                continue;
+            };
+            let accruing: BigUint = tranches
+                .iter()
+                .filter(|t| t.since.saturating_add(c.accrual_delay_ms) <= snapshot_time)
+                .map(|t| &t.amount)
+                .sum();
+            if !accruing.is_zero() {
+                weights.insert(key.clone(), accruing * factor);
+            }
+        }
+        weights
+    }
+
+    /// Mints periods `from..to`, over which the weights do not change, as one split.
+    fn mint_run(&self, state: &mut State, from: u64, to: u64, reports: &mut Vec<OutMessage>) {
+        let c = &self.config;
+        let weights = self.weights_at(state, from);
+        let bridged = !weights.is_empty();
+        let mut minted = 0u128;
+        let mut ar_pool = 0u128;
+        for _ in from..to {
+            let m = mint::period_mint(state.supply, c.rate);
+            state.supply = state.supply.saturating_add(m);
+            minted += m;
+            // Each period's AR share is floored on its own, as a single period's would be.
+            ar_pool += if bridged {
+                m.saturating_mul(c.ar_share.0) / c.ar_share.1
+            } else {
+                m
+            };
+        }
+        state.minted_periods = to;
         if minted == 0 {
             return;
         }
-        // Bridged weights: accruing principal × price × yield, per position.
-        let mut weights: BTreeMap<String, BigUint> = BTreeMap::new();
-        if start >= c.bridge_start {
-            for (key, tranches) in &state.positions {
-                let asset = key.split('|').nth(1).unwrap_or("");
-                let Some(quote) = state.quotes.get(asset) else {
-                    continue;
-                };
-                let accruing: BigUint = tranches
-                    .iter()
-                    .filter(|t| t.since.saturating_add(c.accrual_delay_ms) <= snapshot_time)
-                    .map(|t| &t.amount)
-                    .sum();
-                let w = accruing * &quote.price * &quote.yield_bps;
-                if !w.is_zero() {
-                    weights.insert(key.clone(), w);
-                }
-            }
-        }
-        let (ar_pool, bridge_pool) = if weights.is_empty() {
-            (minted, 0)
-        } else {
-            let ar = minted.saturating_mul(c.ar_share.0) / c.ar_share.1;
-            (ar, minted - ar)
-        };
+        let bridge_pool = minted - ar_pool;
         let mut records = Vec::new();
         let mut paid = false;
         if bridge_pool > 0 {
@@ -445,12 +591,14 @@ impl Bridge {
                 );
                 state.credit(recipient, amount);
                 paid |= amount > 0;
-                let principal = state
-                    .positions
-                    .get(&key)
-                    .map(|t| sum(t))
-                    .unwrap_or_default();
-                records.push(json!({"Recipient": recipient, "Mint": amount.to_string(), "User": user, "Token": asset, "Amount": principal.to_string()}));
+                if !c.report_to.is_empty() {
+                    let principal = state
+                        .positions
+                        .get(&key)
+                        .map(|t| sum(t))
+                        .unwrap_or_default();
+                    records.push(json!({"Recipient": recipient, "Mint": amount.to_string(), "User": user, "Token": asset, "Amount": principal.to_string()}));
+                }
             }
         }
         let holders: BTreeMap<String, BigUint> = state
@@ -464,18 +612,23 @@ impl Bridge {
                 for (address, amount) in parts {
                     state.credit(&address, amount);
                     paid |= amount > 0;
-                    records.push(json!({"Recipient": address, "Mint": amount.to_string()}));
+                    if !c.report_to.is_empty() {
+                        records.push(json!({"Recipient": address, "Mint": amount.to_string()}));
+                    }
                 }
             }
             _ => state.undistributed = state.undistributed.saturating_add(ar_pool),
         }
+        let periods = to - from;
         if !paid {
-            state.unpaid_periods += 1;
+            state.unpaid_periods += periods;
             return;
         }
         let data = json!({
-            "period": k,
-            "start": start,
+            "period": from,
+            "periods": periods,
+            "start": self.period_start(from),
+            "end": self.period_start(to),
             "minted": minted.to_string(),
             "supply": state.supply.to_string(),
             "undistributed": state.undistributed.to_string(),
@@ -487,7 +640,8 @@ impl Bridge {
         for target in &c.report_to {
             let tags = vec![
                 ("Action".to_string(), "Mint-Report".to_string()),
-                ("Period".to_string(), k.to_string()),
+                ("Period".to_string(), from.to_string()),
+                ("Periods".to_string(), periods.to_string()),
                 ("Minted".to_string(), minted.to_string()),
             ];
             reports.push(state.outbox.message(target, tags, data.clone()));
@@ -702,8 +856,9 @@ impl Bridge {
         state
             .balances
             .get(address)
-            .cloned()
-            .unwrap_or_else(|| "0".into())
+            .copied()
+            .unwrap_or(0)
+            .to_string()
     }
 
     fn info(&self, state: &State) -> Value {
@@ -771,33 +926,62 @@ impl Device for Bridge {
             }
             _ => {}
         }
+        let mut messages = Vec::new();
+        let changes = matches!(
+            action,
+            "Chain-Event" | "Chain-Reorg" | "Oracle-Update" | "AR-Snapshot"
+        );
+        let other = !changes
+            && !matches!(
+                action,
+                "Balance" | "Balances" | "Info" | "Positions" | "Cron"
+            )
+            && msg.slot != Some(0)
+            && msg.tag("Action").is_some();
+        if other {
+            return Reply::error(format!(
+                "unknown action {action:?} (Chain-Event, Chain-Reorg, Oracle-Update, AR-Snapshot, Balance, Balances, Info, Positions, Cron); nothing changed"
+            ));
+        }
+        if !changes {
+            // Queries, cron ticks and the spawn message cannot fail: the mint catches up in
+            // place (no copy of a ledger that may hold millions of positions).
+            let mut state = std::mem::take(&mut self.state);
+            self.catch_up(&mut state, msg.timestamp, &mut messages);
+            let output = match action {
+                "Balance" => {
+                    let who = msg
+                        .tag("Recipient")
+                        .or_else(|| msg.tag("Target"))
+                        .unwrap_or(from);
+                    json!(self.balance_of(&state, who))
+                }
+                "Balances" => json!(
+                    state
+                        .balances
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.to_string()))
+                        .collect::<BTreeMap<_, _>>()
+                ),
+                "Info" => self.info(&state),
+                "Positions" => self.positions_of(&state, msg.tag("User").unwrap_or(from)),
+                _ => json!({"mintedPeriods": state.minted_periods}),
+            };
+            self.state = state;
+            return Reply {
+                output,
+                messages,
+                error: None,
+            };
+        }
         // Work on a copy: a message that fails leaves the ledger exactly as it was.
         let mut next = self.state.clone();
-        let mut messages = Vec::new();
         self.catch_up(&mut next, msg.timestamp, &mut messages);
         let outcome = match action {
             "Chain-Event" => self.chain_event(&mut next, msg),
             "Chain-Reorg" => self.chain_reorg(&mut next, msg),
             "Oracle-Update" => self.oracle_update(&mut next, msg),
-            "AR-Snapshot" => self.ar_snapshot(&mut next, msg),
-            "Balance" => {
-                let who = msg
-                    .tag("Recipient")
-                    .or_else(|| msg.tag("Target"))
-                    .unwrap_or(from);
-                Ok(json!(self.balance_of(&next, who)))
-            }
-            "Balances" => Ok(json!(next.balances)),
-            "Info" => Ok(self.info(&next)),
-            "Positions" => Ok(self.positions_of(&next, msg.tag("User").unwrap_or(from))),
-            // The spawn message and cron ticks only advance the mint.
-            "Cron" => Ok(json!({"mintedPeriods": next.minted_periods})),
-            _ if msg.slot == Some(0) || msg.tag("Action").is_none() => {
-                Ok(json!({"mintedPeriods": next.minted_periods}))
-            }
-            other => Err(format!(
-                "unknown action {other:?} (Chain-Event, Chain-Reorg, Oracle-Update, AR-Snapshot, Balance, Balances, Info, Positions)"
-            )),
+            _ => self.ar_snapshot(&mut next, msg),
         };
         match outcome {
             Ok(output) => {

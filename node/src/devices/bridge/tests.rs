@@ -104,12 +104,7 @@ fn principal(b: &Bridge, user: &str, asset: &str, to: u8) -> String {
 
 /// Σ balances + undistributed == supply == the schedule of the periods minted, ≤ MAX.
 fn assert_conserved(b: &Bridge) {
-    let paid: u128 = b
-        .state
-        .balances
-        .values()
-        .map(|v| v.parse::<u128>().unwrap())
-        .sum();
+    let paid: u128 = b.state.balances.values().sum();
     assert_eq!(paid + b.state.undistributed, b.state.supply);
     assert_eq!(
         b.state.supply,
@@ -300,8 +295,8 @@ fn the_mint_pays_ar_holders_then_bridgers() {
     let report: Value = serde_json::from_str(&r.messages[0].data).unwrap();
     assert_eq!(report["period"], 1);
     assert_eq!(report["minted"], m1.to_string());
-    let a: u128 = b.state.balances["holderA"].parse().unwrap();
-    let hb: u128 = b.state.balances["holderB"].parse().unwrap();
+    let a: u128 = b.state.balances["holderA"];
+    let hb: u128 = b.state.balances["holderB"];
     assert_eq!(a + hb, m1);
     assert!(a == m1 * 3 / 4 || a == m1 * 3 / 4 + 1);
     // Stakes: from period 3 on, 2/3 go to the bridged positions by price × yield.
@@ -317,8 +312,8 @@ fn the_mint_pays_ar_holders_then_bridgers() {
     let m3 = b.state.supply - before;
     assert_eq!(r.messages.len(), 1);
     let ar = m3 / 3;
-    let steth: u128 = b.state.balances[&recipient(7).1].parse().unwrap();
-    let dai: u128 = b.state.balances[&recipient(8).1].parse().unwrap();
+    let steth: u128 = b.state.balances[&recipient(7).1];
+    let dai: u128 = b.state.balances[&recipient(8).1];
     assert_eq!(steth + dai, m3 - ar);
     // Weights 1e18·3e11·300 : 3e21·1e8·500 = 9e31 : 1.5e32, i.e. 3 : 5.
     assert!(
@@ -351,37 +346,109 @@ fn deposits_accrue_only_after_the_delay() {
     // Periods 0 and 1 end before the deposit is 600 s old: AR holders take everything.
     b.handle(&msg("Info", "x", json!(null), T0 + 2 * PERIOD));
     assert!(!b.state.balances.contains_key(&recipient(7).1));
-    assert_eq!(
-        b.state.balances["holder"],
-        mint::schedule(2, Rate::SITE).to_string()
-    );
+    assert_eq!(b.state.balances["holder"], mint::schedule(2, Rate::SITE));
     // Period 2 ends at 900 s: it accrues.
     b.handle(&msg("Info", "x", json!(null), T0 + 3 * PERIOD));
     assert!(b.state.balances.contains_key(&recipient(7).1));
     assert_conserved(&b);
 }
 
+fn gap_setup(b: &mut Bridge) {
+    b.handle(&quotes(T0 + 1));
+    b.handle(&snapshot(T0 + 2, &[("h1", 5), ("h2", 7)]));
+    b.handle(&events(
+        vec![event("UserStaked", 1, 0, "0xs", 1234, 7)],
+        T0 + 3,
+    ));
+}
+
 #[test]
-fn catching_up_after_a_gap_equals_evaluating_every_period() {
-    let setup = |b: &mut Bridge| {
-        b.handle(&quotes(T0 + 1));
-        b.handle(&snapshot(T0 + 2, &[("h1", 5), ("h2", 7)]));
-        b.handle(&events(
-            vec![event("UserStaked", 1, 0, "0xs", 1234, 7)],
-            T0 + 3,
-        ));
-    };
-    let mut gap = Bridge::new(&env(&[])).unwrap();
-    setup(&mut gap);
+fn split_by_period_catching_up_after_a_gap_equals_evaluating_every_period() {
+    let mut gap = Bridge::new(&env(&[("Mint-Split", "period")])).unwrap();
+    gap_setup(&mut gap);
     let r = gap.handle(&msg("Info", "x", json!(null), T0 + 500 * PERIOD + 7));
     assert_eq!(r.messages.len(), 500, "a report per period");
-    let mut steady = Bridge::new(&env(&[])).unwrap();
-    setup(&mut steady);
+    let mut steady = Bridge::new(&env(&[("Mint-Split", "period")])).unwrap();
+    gap_setup(&mut steady);
     for k in 1..=500 {
         steady.handle(&msg("Info", "x", json!(null), T0 + k * PERIOD + 7));
     }
     assert_eq!(gap.save(), steady.save());
     assert_conserved(&gap);
+}
+
+#[test]
+fn split_by_run_a_gap_is_one_split_exact_to_the_armstrong() {
+    let mut gap = Bridge::new(&env(&[])).unwrap();
+    gap_setup(&mut gap);
+    let r = gap.handle(&msg("Info", "x", json!(null), T0 + 500 * PERIOD + 7));
+    assert_eq!(r.messages.len(), 1, "one run, one report");
+    let report: Value = serde_json::from_str(&r.messages[0].data).unwrap();
+    assert_eq!(
+        (report["period"].as_u64(), report["periods"].as_u64()),
+        (Some(0), Some(500))
+    );
+    assert_conserved(&gap);
+    // Each part is within one armstrong of its exact share of the 500 periods.
+    let mut supply = 0u128;
+    let mut ar = 0u128;
+    for _ in 0..500 {
+        let m = mint::period_mint(supply, Rate::SITE);
+        supply += m;
+        ar += m / 3;
+    }
+    assert_eq!(report["minted"], supply.to_string());
+    let h1 = gap.state.balances["h1"];
+    let h2 = gap.state.balances["h2"];
+    assert_eq!(h1 + h2, ar);
+    assert!(h1.abs_diff(ar * 5 / 12) <= 1, "{h1} vs {}", ar * 5 / 12);
+    assert_eq!(gap.state.balances[&recipient(7).1], supply - ar);
+    // With a message every period, runs are periods: the same bytes as Mint-Split period.
+    let mut steady = Bridge::new(&env(&[])).unwrap();
+    let mut by_period = Bridge::new(&env(&[("Mint-Split", "period")])).unwrap();
+    gap_setup(&mut steady);
+    gap_setup(&mut by_period);
+    for k in 1..=50 {
+        let m = msg("Info", "x", json!(null), T0 + k * PERIOD + 7);
+        steady.handle(&m);
+        by_period.handle(&m);
+    }
+    assert_eq!(steady.state, by_period.state);
+}
+
+#[test]
+fn runs_break_where_a_deposit_starts_to_accrue_and_at_the_bridge_start() {
+    // Bridge start at period 10; a deposit at period 3 with a 1000 s delay accrues from the
+    // period ending at or after 3·300+1000 s = 1900 s, i.e. period 6 (ends at 2100 s).
+    let start = (T0 + 10 * PERIOD).to_string();
+    let mut b = Bridge::new(&env(&[("Bridge-Start", &start), ("Accrual-Delay", "1000")])).unwrap();
+    b.handle(&quotes(T0 + 1));
+    b.handle(&snapshot(T0 + 2, &[("h", 1)]));
+    b.handle(&events(
+        vec![event("UserStaked", 1, 0, "0xs", 1000, 7)],
+        T0 + 3 * PERIOD + 500,
+    ));
+    let r = b.handle(&msg("Info", "x", json!(null), T0 + 20 * PERIOD));
+    let runs: Vec<(u64, u64)> = r
+        .messages
+        .iter()
+        .map(|m| {
+            let v: Value = serde_json::from_str(&m.data).unwrap();
+            (
+                v["period"].as_u64().unwrap(),
+                v["periods"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        runs,
+        vec![(3, 7), (10, 10)],
+        "runs: before the bridge start, then after"
+    );
+    assert_conserved(&b);
+    // A Mint-Split of period reaches the same balances here up to the rounding of each run.
+    let total: u128 = b.state.balances.values().sum();
+    assert_eq!(total + b.state.undistributed, b.state.supply);
 }
 
 #[test]
@@ -513,9 +580,12 @@ fn a_cron_tick_mints_the_periods_due() {
     tick.slot = None;
     let r = b.handle(&tick);
     assert_eq!(r.error, None);
-    assert_eq!(r.messages.len(), 3, "a report for each of periods 0, 1, 2");
     assert_eq!(
-        b.state.balances["h"],
-        mint::schedule(3, Rate::SITE).to_string()
+        r.messages.len(),
+        1,
+        "one report for the run of periods 0, 1, 2"
     );
+    let report: Value = serde_json::from_str(&r.messages[0].data).unwrap();
+    assert_eq!(report["periods"], 3);
+    assert_eq!(b.state.balances["h"], mint::schedule(3, Rate::SITE));
 }
