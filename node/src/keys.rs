@@ -80,7 +80,14 @@ impl NodeKey {
     /// Loads the key from `dir`, or creates one there (mode 0600) if there is none.
     /// Returns the key and whether it was created now.
     pub fn load_or_create(dir: &Path) -> Result<(NodeKey, bool), KeyError> {
-        let path = dir.join(KEY_FILE);
+        Self::load_or_create_file(&dir.join(KEY_FILE))
+    }
+
+    /// Loads the key in `path`, or creates one there (mode 0600) if there is none; the same
+    /// format and checks as the node key, for the other keys an operator keeps (the chain
+    /// adapters' keys). Returns the key and whether it was created now.
+    pub fn load_or_create_file(path: &Path) -> Result<(NodeKey, bool), KeyError> {
+        let path = path.to_path_buf();
         let io = |source| KeyError::Io {
             path: path.clone(),
             source,

@@ -10,6 +10,7 @@ use aolink_node::store::Store;
 use aolink_node::{Node, NodeConfig};
 use clap::{Parser, Subcommand};
 
+mod chains;
 mod mint;
 use tracing_subscriber::EnvFilter;
 
@@ -82,6 +83,10 @@ struct NodeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = DEFAULT_BODY_LIMIT)]
     body_limit: usize,
+    /// The relayer configuration (TOML): the chains to watch and their contracts. Without it
+    /// the node runs alone. See docs/configuration.md.
+    #[arg(long, env = "AOLINK_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -114,6 +119,11 @@ async fn run_node(args: NodeArgs) -> Result<()> {
     if !args.listen.ip().is_loopback() {
         tracing::warn!(listen = %args.listen, "serving on a non-loopback address: put TLS and access control in front of it");
     }
+    // The configuration is checked before anything is opened or created.
+    let chains = match &args.config {
+        Some(path) => chains::load(path)?,
+        None => Vec::new(),
+    };
     let node = Node::open(NodeConfig::new(&args.data_dir))
         .with_context(|| format!("opening the node in {}", args.data_dir.display()))?;
     if node.key_created() {
@@ -126,6 +136,7 @@ async fn run_node(args: NodeArgs) -> Result<()> {
     let crank = node.start_crank();
     // Cron ticks of monitored processes (`POST /monitor/{pid}`) are due every second at most.
     let monitor = node.start_monitor(std::time::Duration::from_secs(1));
+    let (adapters, mut failures) = chains::Adapters::start(&node, &args.data_dir, chains).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -136,13 +147,24 @@ async fn run_node(args: NodeArgs) -> Result<()> {
         public_url,
         body_limit: args.body_limit,
     };
-    aolink_node::http::serve(node.clone(), listener, &config, shutdown_signal())
+    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel();
+    let shutdown = async move {
+        tokio::select! {
+            _ = shutdown_signal() => {},
+            Some(e) = failures.recv() => { let _ = failed_tx.send(e); }
+        }
+    };
+    aolink_node::http::serve(node.clone(), listener, &config, shutdown)
         .await
         .context("serving HTTP")?;
+    adapters.stop().await;
     crank.abort();
     monitor.abort();
     // Everything acknowledged is already durable; checkpoints spare the next start a replay.
     node.shutdown().await.context("checkpointing on shutdown")?;
+    if let Ok(e) = failed_rx.await {
+        return Err(e.context("a chain adapter stopped"));
+    }
     println!("aolink node stopped");
     Ok(())
 }

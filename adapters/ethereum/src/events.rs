@@ -4,6 +4,7 @@
 use alloy::primitives::{B256, U256};
 use alloy::rpc::types::Log;
 use alloy::sol_types::SolEvent;
+use aolink_node::ans104::b64url_encode;
 use serde_json::{Map, Value, json};
 
 /// The real AO bridges' events (stETH and DAI bridges, and aolink's devnet `AOBridge`, which
@@ -14,6 +15,17 @@ pub mod bridge {
         event UserStaked(uint256 indexed poolId, address indexed user, uint256 amount, bytes32 arweaveAddress);
         /// A withdrawal, with the amount debited.
         event UserWithdrawn(uint256 indexed poolId, address indexed user, uint256 amount, bytes32 arweaveAddress);
+    }
+}
+
+/// The gateway's events (aolink's `AOGateway`): calls from dApps to AO processes, and their
+/// delivered results.
+pub mod gateway {
+    alloy::sol! {
+        /// A dApp's call of an AO process.
+        event RequestSent(uint256 indexed requestId, address indexed sender, bytes32 indexed process, string action, bytes data);
+        /// A result delivered back to the dApp.
+        event ResultDelivered(uint256 indexed requestId, bytes32 indexed process, bool callbackOk);
     }
 }
 
@@ -95,6 +107,34 @@ pub fn decode_fields(log: &Log) -> Result<(&'static str, Map<String, Value>), De
         fields.insert("amount".into(), dec(&e.amount));
         fields.insert("arweaveAddress".into(), json!(hex32(&e.arweaveAddress)));
         "UserWithdrawn"
+    } else if topic == gateway::RequestSent::SIGNATURE_HASH {
+        let e = gateway::RequestSent::decode_log(&log.inner).map_err(malformed("RequestSent"))?;
+        fields.insert("requestId".into(), dec(&e.requestId));
+        fields.insert("sender".into(), json!(format!("{:#x}", e.sender)));
+        // AO process ids are the base64url form of the 32 bytes.
+        fields.insert("process".into(), json!(b64url_encode(e.process.as_slice())));
+        fields.insert("action".into(), json!(e.action));
+        // Text stays text (what aos handlers expect in msg.Data); other bytes travel as hex.
+        match std::str::from_utf8(&e.data.data) {
+            Ok(text) => {
+                fields.insert("data".into(), json!(text));
+            }
+            Err(_) => {
+                fields.insert(
+                    "data".into(),
+                    json!(format!("0x{}", hex::encode(&e.data.data))),
+                );
+                fields.insert("dataEncoding".into(), json!("hex"));
+            }
+        }
+        "RequestSent"
+    } else if topic == gateway::ResultDelivered::SIGNATURE_HASH {
+        let e = gateway::ResultDelivered::decode_log(&log.inner)
+            .map_err(malformed("ResultDelivered"))?;
+        fields.insert("requestId".into(), dec(&e.requestId));
+        fields.insert("process".into(), json!(b64url_encode(e.process.as_slice())));
+        fields.insert("callbackOk".into(), json!(e.callbackOk));
+        "ResultDelivered"
     } else {
         return Err(DecodeError::Unknown(hex32(&topic)));
     };

@@ -11,6 +11,7 @@
 pub mod events;
 pub mod finality;
 pub mod ranges;
+pub mod service;
 pub mod watcher;
 
 pub use finality::Finality;

@@ -58,6 +58,9 @@ pub struct WatcherConfig {
     pub events_per_item: usize,
     /// Recent cursors kept per contract for finding a fork.
     pub reorg_window: usize,
+    /// Attempts per RPC call before the poll gives up (and retries after a back-off): a
+    /// provider that fails now and then slows ingestion down but never stops it.
+    pub rpc_attempts: u32,
 }
 
 impl WatcherConfig {
@@ -70,6 +73,7 @@ impl WatcherConfig {
             range: (2_000, 1, 10_000),
             events_per_item: 500,
             reorg_window: 128,
+            rpc_attempts: 6,
         }
     }
 }
@@ -117,13 +121,25 @@ pub struct Progress {
     pub caught_up: bool,
 }
 
+/// Whether a provider's `eth_getLogs` error asks for a smaller query (providers word it in
+/// many ways: too many results, block range too large, response size exceeded, -32005).
+fn is_range_complaint(error: &str) -> bool {
+    let e = error.to_ascii_lowercase();
+    [
+        "too many",
+        "range",
+        "limit exceeded",
+        "response size",
+        "-32005",
+        "query returned more",
+    ]
+    .iter()
+    .any(|needle| e.contains(needle))
+}
+
 /// The store key of a contract's cursor.
 pub fn cursor_key(chain_id: u64, contract: &Address) -> String {
     format!("eth/{chain_id}/{contract:#x}/cursor")
-}
-
-fn rpc<E: std::fmt::Display>(e: E) -> WatchError {
-    WatchError::Rpc(e.to_string())
 }
 
 /// Watches one chain.
@@ -164,30 +180,58 @@ impl<P: Provider> Watcher<P> {
         }
     }
 
+    /// Runs an RPC call, retrying failures (errors, timeouts, 429s) with a short exponential
+    /// pause, up to `rpc_attempts` times.
+    async fn with_retries<T, E, F, Fut>(&self, what: &str, mut call: F) -> Result<T, WatchError>
+    where
+        E: std::fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        let mut pause = Duration::from_millis(50);
+        let mut attempt = 1;
+        loop {
+            match call().await {
+                Ok(v) => return Ok(v),
+                Err(e) if attempt < self.config.rpc_attempts => {
+                    tracing::debug!(chain = self.config.chain_id, call = what, attempt, error = %e, "rpc call failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                    attempt += 1;
+                }
+                Err(e) => return Err(WatchError::Rpc(format!("{what}: {e}"))),
+            }
+        }
+    }
+
     async fn head(&self) -> Result<u64, WatchError> {
         let tag = match self.config.finality {
             Finality::Finalized => BlockNumberOrTag::Finalized,
             Finality::Safe => BlockNumberOrTag::Safe,
             Finality::Confirmations(n) => {
-                let latest = self.provider.get_block_number().await.map_err(rpc)?;
+                let latest = self
+                    .with_retries("eth_blockNumber", || self.provider.get_block_number())
+                    .await?;
                 return Ok(latest.saturating_sub(n));
             }
         };
         let block = self
-            .provider
-            .get_block_by_number(tag)
-            .await
-            .map_err(rpc)?
+            .with_retries("eth_getBlockByNumber", || {
+                self.provider.get_block_by_number(tag).into_future()
+            })
+            .await?
             .ok_or_else(|| WatchError::Rpc(format!("no {tag} block")))?;
         Ok(block.header.number)
     }
 
     async fn hash_of(&self, number: u64) -> Result<Option<B256>, WatchError> {
         Ok(self
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Number(number))
-            .await
-            .map_err(rpc)?
+            .with_retries("eth_getBlockByNumber", || {
+                self.provider
+                    .get_block_by_number(BlockNumberOrTag::Number(number))
+                    .into_future()
+            })
+            .await?
             .map(|b| b.header.hash))
     }
 
@@ -322,11 +366,27 @@ impl<P: Provider> Watcher<P> {
             )
             .from_block(from)
             .to_block(to);
-        let logs = match self.provider.get_logs(&filter).await {
-            Ok(logs) => logs,
-            Err(e) => {
-                self.range.failed();
-                return Err(rpc(e));
+        let mut attempt = 1;
+        let mut pause = Duration::from_millis(50);
+        let logs = loop {
+            match self.provider.get_logs(&filter).await {
+                Ok(logs) => break logs,
+                Err(e) if is_range_complaint(&e.to_string()) => {
+                    // Too many results or too wide a range: ask for less, now.
+                    tracing::debug!(chain = self.config.chain_id, from, to, error = %e, "eth_getLogs range too large; shrinking");
+                    self.range.failed();
+                    return Ok(progress);
+                }
+                Err(e) if attempt < self.config.rpc_attempts => {
+                    tracing::debug!(chain = self.config.chain_id, attempt, error = %e, "eth_getLogs failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                    attempt += 1;
+                }
+                Err(e) => {
+                    self.range.failed();
+                    return Err(WatchError::Rpc(format!("eth_getLogs: {e}")));
+                }
             }
         };
         let after = self.hash_of(to).await?;

@@ -1,103 +1,24 @@
 //! End to end against a real anvil: the devnet contracts deployed with alloy from the
-//! committed artifacts, stakes and withdrawals of both assets, the watcher delivering them to a
-//! mirror process, and the bridge ledger holding exactly the credited amounts.
+//! committed artifacts; stakes and withdrawals of both assets reaching the bridge ledger with
+//! the credited amounts; a dApp's `send` reaching an aos process; reorgs at depths 1 to 5 under
+//! both kinds of finality policy; and an RPC that keeps failing.
 
-use std::path::PathBuf;
+mod support;
+
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use alloy::network::EthereumWallet;
-use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
-use alloy::sol;
 use aolink_ethereum::watcher::{WatchedContract, Watcher, WatcherConfig};
 use aolink_ethereum::{Finality, events};
 use aolink_node::ans104::{DataItem, Ed25519Signer, Tag};
 use aolink_node::{Node, NodeConfig};
 use serde_json::{Value, json};
-
-sol!(
-    #[sol(rpc)]
-    AOBridge,
-    "../../contracts/artifacts/AOBridge.json"
-);
-sol!(
-    #[sol(rpc)]
-    DevStETH,
-    "../../contracts/artifacts/DevStETH.json"
-);
-sol!(
-    #[sol(rpc)]
-    DevDAI,
-    "../../contracts/artifacts/DevDAI.json"
-);
-sol!(
-    #[sol(rpc)]
-    DevPot,
-    "../../contracts/artifacts/DevPot.json"
-);
-sol!(
-    #[sol(rpc)]
-    DevDsrManager,
-    "../../contracts/artifacts/DevDsrManager.json"
-);
-
-/// The anvil binary `contracts/build` installs, or `$AOLINK_ANVIL`. Missing: a failure in CI,
-/// a visible skip elsewhere.
-fn anvil() -> Option<AnvilInstance> {
-    let path = std::env::var_os("AOLINK_ANVIL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
-        });
-    if !path.exists() {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "anvil is missing at {} (run contracts/build)",
-                path.display()
-            );
-        }
-        eprintln!(
-            "SKIPPED: anvil not found at {} (run contracts/build)",
-            path.display()
-        );
-        return None;
-    }
-    Some(Anvil::at(path).try_spawn().expect("anvil starts"))
-}
-
-fn address_of(signer: &Ed25519Signer) -> String {
-    DataItem::sign(signer, None, None, Vec::new(), Vec::new())
-        .unwrap()
-        .owner_address()
-}
-
-fn item(signer: &Ed25519Signer, target: Option<[u8; 32]>, tags: &[(&str, &str)]) -> DataItem {
-    let mut t = vec![
-        Tag::new("Data-Protocol", "ao"),
-        Tag::new("Variant", "ao.TN.1"),
-    ];
-    t.extend(tags.iter().map(|(n, v)| Tag::new(*n, *v)));
-    DataItem::sign(signer, target, None, t, Vec::new()).unwrap()
-}
-
-async fn dry(node: &Node, process: &DataItem, action: &str) -> Value {
-    let (c, pid) = (node.compute().clone(), process.id());
-    let msg =
-        json!({"Tags": [{"name": "Action", "value": action}], "From": "reader", "Owner": "reader"});
-    tokio::task::spawn_blocking(move || c.dry_run(&pid, &msg).unwrap())
-        .await
-        .unwrap()
-}
-
-async fn crank(node: &Node) {
-    let n = node.clone();
-    tokio::task::spawn_blocking(move || while n.crank_once().unwrap() {})
-        .await
-        .unwrap();
-}
+use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stakes_and_withdrawals_reach_the_bridge_ledger_with_credited_amounts() {
@@ -180,17 +101,7 @@ async fn stakes_and_withdrawals_reach_the_bridge_ledger_with_credited_amounts() 
     let adapter = Arc::new(Ed25519Signer::generate());
     let owner = Ed25519Signer::generate();
     let contract = format!("{:#x}", bridge.address());
-    let mirror = item(
-        &owner,
-        None,
-        &[
-            ("Type", "Process"),
-            ("Device", "mirror@1.0"),
-            ("Chain-Id", "31337"),
-            ("Contract", &contract),
-            ("Authority", &address_of(&adapter)),
-        ],
-    );
+    let mirror = mirror_item(&owner, &adapter, &contract);
     node.submit(mirror.to_bytes()).await.unwrap();
     let ledger = item(
         &owner,
@@ -287,7 +198,7 @@ async fn stakes_and_withdrawals_reach_the_bridge_ledger_with_credited_amounts() 
     assert_eq!(delivered, 4, "three stakes and a withdrawal");
     crank(&node).await;
 
-    let info = dry(&node, &ledger, "Info").await;
+    let info = dry(&node, &ledger.id(), "Info").await;
     assert_eq!(
         info["Output"]["totals"]["stETH"],
         credited[0].to_string(),
@@ -298,7 +209,7 @@ async fn stakes_and_withdrawals_reach_the_bridge_ledger_with_credited_amounts() 
         credited[1].to_string(),
         "{info}"
     );
-    let view = dry(&node, &mirror, "State").await;
+    let view = dry(&node, &mirror.id(), "State").await;
     assert_eq!(view["Output"]["counts"]["UserStaked"], 3, "{view}");
 
     // Nothing new: a poll delivers nothing and the mirror's schedule does not grow.
@@ -319,4 +230,438 @@ async fn stakes_and_withdrawals_reach_the_bridge_ledger_with_credited_amounts() 
         slots
     );
     let _ = provider.get_block_number().await.unwrap();
+}
+
+/// A node with a mirror of `contract`, fed by a fresh adapter key.
+struct Mirrored {
+    _dir: tempfile::TempDir,
+    node: Node,
+    adapter: Arc<Ed25519Signer>,
+    mirror: DataItem,
+}
+
+async fn mirrored(contract: Address) -> Mirrored {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(NodeConfig::new(dir.path())).unwrap();
+    let adapter = Arc::new(Ed25519Signer::generate());
+    let mirror = mirror_item(
+        &Ed25519Signer::generate(),
+        &adapter,
+        &format!("{contract:#x}"),
+    );
+    node.submit(mirror.to_bytes()).await.unwrap();
+    Mirrored {
+        _dir: dir,
+        node,
+        adapter,
+        mirror,
+    }
+}
+
+fn watcher<P: Provider>(
+    m: &Mirrored,
+    provider: P,
+    contract: Address,
+    finality: Finality,
+) -> Watcher<P> {
+    let config = WatcherConfig::new(
+        31337,
+        finality,
+        vec![WatchedContract {
+            address: contract,
+            start_block: 1,
+            mirror: m.mirror.id(),
+        }],
+    );
+    Watcher::new(provider, m.node.clone(), m.adapter.clone(), config)
+}
+
+async fn catch_up<P: Provider>(watcher: &mut Watcher<P>) {
+    for _ in 0..100 {
+        if watcher.poll_once().await.unwrap().caught_up {
+            return;
+        }
+    }
+    panic!("the watcher did not catch up in 100 polls");
+}
+
+/// Stakes that survive and stakes that a reorg of depth 1..=5 orphans, with the watcher
+/// polling in between. Returns the mirrored node and the (kept, orphaned) transactions.
+async fn reorgs_at_depths_1_to_5(finality: Finality) -> (Mirrored, Vec<B256>, Vec<B256>) {
+    let anvil = anvil().unwrap();
+    let key: PrivateKeySigner = anvil.keys()[0].clone().into();
+    // A reorg drops the orphaned transaction and the account's nonce goes back: the nonce is
+    // read from the chain for every transaction, not cached.
+    let provider = ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
+        .wallet(EthereumWallet::from(key))
+        .connect_http(anvil.endpoint_url());
+    let burst = DevEventBurst::deploy(&provider).await.unwrap();
+    let m = mirrored(*burst.address()).await;
+    let mut w = watcher(&m, provider.clone(), *burst.address(), finality);
+    let ar = B256::repeat_byte(0x42);
+    let mut kept = Vec::new();
+    let mut orphaned = Vec::new();
+    for depth in 1..=5u64 {
+        // An event that survives: buried under more blocks than the reorg reaches.
+        let r = mined(
+            &provider,
+            burst
+                .burst(U256::from(2), U256::from(1000 * depth), ar)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        kept.push(r.transaction_hash);
+        mine(&provider, 8).await;
+        catch_up(&mut w).await;
+        // An event in the newest block, which a reorg of `depth` blocks orphans.
+        mine(&provider, depth - 1).await;
+        let r = mined(
+            &provider,
+            burst
+                .burst(U256::from(3), U256::from(depth), ar)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            r.block_number,
+            Some(provider.get_block_number().await.unwrap())
+        );
+        orphaned.push(r.transaction_hash);
+        catch_up(&mut w).await;
+        let _: Value = provider
+            .raw_request("anvil_reorg".into(), (depth, Vec::<Value>::new()))
+            .await
+            .unwrap();
+        let gone = provider
+            .get_transaction_receipt(r.transaction_hash)
+            .await
+            .unwrap();
+        assert!(
+            gone.is_none(),
+            "the reorg of depth {depth} dropped its stake"
+        );
+        catch_up(&mut w).await;
+    }
+    // Bury everything and deliver what is final.
+    mine(&provider, 10).await;
+    catch_up(&mut w).await;
+    crank(&m.node).await;
+    drop(anvil);
+    (m, kept, orphaned)
+}
+
+fn hex(h: &B256) -> String {
+    format!("{h:#x}")
+}
+
+/// Every kept event is in the mirror exactly once (two per stake), no orphaned one remains in
+/// its view, and the view's totals are the kept stakes' sums.
+async fn assert_mirror_holds_exactly(m: &Mirrored, kept: &[B256], orphaned: &[B256]) {
+    let view = dry(&m.node, &m.mirror.id(), "State").await;
+    assert_eq!(
+        view["Output"]["counts"]["UserStaked"],
+        2 * kept.len(),
+        "{view}"
+    );
+    let pool = |p: u64| -> String { (1..=5u64).map(|d| 1000 * d + p).sum::<u64>().to_string() };
+    assert_eq!(view["Output"]["poolTotals"]["0"], pool(0), "{view}");
+    assert_eq!(view["Output"]["poolTotals"]["1"], pool(1), "{view}");
+    let (events, _) = mirror_inbox(&m.node, &m.mirror.id());
+    for h in kept {
+        assert_eq!(
+            events.iter().filter(|(t, _)| *t == hex(h)).count(),
+            2,
+            "{h} delivered once per event"
+        );
+    }
+    let _ = orphaned;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_confirmations_no_orphaned_event_ever_reaches_the_mirror() {
+    if anvil().is_none() {
+        return;
+    }
+    let (m, kept, orphaned) = reorgs_at_depths_1_to_5(Finality::Confirmations(6)).await;
+    let (events, reorgs) = mirror_inbox(&m.node, &m.mirror.id());
+    for h in &orphaned {
+        assert!(
+            !events.iter().any(|(t, _)| *t == hex(h)),
+            "orphaned {h} reached the mirror"
+        );
+    }
+    assert_eq!(reorgs, 0, "nothing was delivered that needed retracting");
+    assert_mirror_holds_exactly(&m, &kept, &orphaned).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_head_orphaned_events_are_retracted_with_chain_reorg() {
+    if anvil().is_none() {
+        return;
+    }
+    let (m, kept, orphaned) = reorgs_at_depths_1_to_5(Finality::Confirmations(0)).await;
+    let (events, reorgs) = mirror_inbox(&m.node, &m.mirror.id());
+    for h in &orphaned {
+        assert!(
+            events.iter().any(|(t, _)| *t == hex(h)),
+            "at the head, {h} was delivered before its reorg"
+        );
+    }
+    assert_eq!(reorgs, 5, "one Chain-Reorg per reorg");
+    assert_mirror_holds_exactly(&m, &kept, &orphaned).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dapp_send_reaches_an_aos_process_with_sender_and_chain_in_its_tags() {
+    let Some(wasm) = fixture("aos-wasm64.wasm") else {
+        return;
+    };
+    let Some(anvil) = anvil() else {
+        return;
+    };
+    let key: PrivateKeySigner = anvil.keys()[0].clone().into();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(key.clone()))
+        .connect_http(anvil.endpoint_url());
+    let gateway = AOGateway::deploy(&provider, vec![key.address()], U256::from(1))
+        .await
+        .unwrap();
+    let dapp = SampleDapp::deploy(&provider, *gateway.address())
+        .await
+        .unwrap();
+
+    // The node: an aos process (the real module) that records the calls it gets, and a
+    // mirror of the gateway.
+    let m = mirrored(*gateway.address()).await;
+    let owner = Ed25519Signer::generate();
+    let module_tags = [
+        ("Data-Protocol", "ao"),
+        ("Variant", "ao.TN.1"),
+        ("Type", "Module"),
+        (
+            "Module-Format",
+            "wasm64-unknown-emscripten-draft_2024_02_15",
+        ),
+        ("Input-Encoding", "JSON-1"),
+        ("Output-Encoding", "JSON-1"),
+    ];
+    let module_tags = module_tags.iter().map(|(n, v)| Tag::new(*n, *v)).collect();
+    let module = DataItem::sign(&owner, None, None, module_tags, wasm).unwrap();
+    m.node.submit(module.to_bytes()).await.unwrap();
+    let process = item_with_data(
+        &owner,
+        None,
+        &[
+            ("Type", "Process"),
+            ("Module", &module.id_b64()),
+            ("Scheduler", m.node.address()),
+            // The node's messenger signs the mirror's calls: aos trusts its Authorities.
+            ("Authority", m.node.address()),
+        ],
+        "1984",
+    );
+    m.node.submit(process.to_bytes()).await.unwrap();
+    let handler = "Calls = {}; Handlers.add('ask', Handlers.utils.hasMatchingTag('Action', 'Ask'), \
+        function(m) table.insert(Calls, {From = m.From, Sender = m.Tags.Sender, Chain = m.Tags['Chain-Id'], \
+        Gateway = m.Tags.Gateway, Request = m.Tags['Request-Id'], Data = m.Data}) end); return 'ok'";
+    let eval = item_with_data(
+        &owner,
+        Some(process.id()),
+        &[("Type", "Message"), ("Action", "Eval")],
+        handler,
+    );
+    m.node.submit(eval.to_bytes()).await.unwrap();
+
+    // The dApp asks; the watcher mirrors the gateway two confirmations deep.
+    let pid: [u8; 32] = process.id();
+    mined(
+        &provider,
+        dapp.ask(
+            B256::from(pid),
+            "Ask".into(),
+            b"what is 6 x 7?".to_vec().into(),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    mine(&provider, 2).await;
+    let mut w = watcher(
+        &m,
+        provider.clone(),
+        *gateway.address(),
+        Finality::Confirmations(2),
+    );
+    catch_up(&mut w).await;
+    crank(&m.node).await;
+
+    let (c, id) = (m.node.compute().clone(), process.id());
+    let from = address_of(&owner);
+    let read = json!({
+        "Tags": [{"name": "Action", "value": "Eval"}],
+        "Data": "return require('json').encode(Calls)",
+        "From": from, "Owner": from, "Target": process.id_b64(),
+    });
+    let result = tokio::task::spawn_blocking(move || c.dry_run(&id, &read).unwrap())
+        .await
+        .unwrap();
+    let text = result["Output"]["data"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let calls: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {result}"));
+    assert_eq!(calls.as_array().map(Vec::len), Some(1), "one call: {calls}");
+    let call = &calls[0];
+    assert_eq!(call["Sender"], format!("{:#x}", dapp.address()), "{call}");
+    assert_eq!(call["Chain"], "31337", "{call}");
+    assert_eq!(
+        call["Gateway"],
+        format!("{:#x}", gateway.address()),
+        "{call}"
+    );
+    assert_eq!(call["Request"], "1", "{call}");
+    assert_eq!(call["Data"], "what is 6 x 7?", "{call}");
+    assert_eq!(
+        call["From"],
+        m.mirror.id_b64(),
+        "the call comes from the gateway's mirror"
+    );
+    drop(anvil);
+}
+
+/// A loopback JSON-RPC proxy in front of `upstream` that answers every third call with
+/// `status` instead of forwarding it. Returns its URL and the count of refused calls.
+async fn flaky_proxy(upstream: String, status: u16) -> (String, Arc<AtomicU64>) {
+    use axum::body::Bytes;
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    let calls = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let client = reqwest::Client::new();
+    let state = (calls, refused.clone(), client, upstream);
+    let app = axum::Router::new()
+        .route(
+            "/",
+            axum::routing::post(
+                move |axum::extract::State((calls, refused, client, upstream)): axum::extract::State<(
+                    Arc<AtomicU64>,
+                    Arc<AtomicU64>,
+                    reqwest::Client,
+                    String,
+                )>,
+                 body: Bytes| async move {
+                    if calls.fetch_add(1, Ordering::SeqCst) % 3 == 2 {
+                        refused.fetch_add(1, Ordering::SeqCst);
+                        let code = StatusCode::from_u16(status).unwrap();
+                        return (code, "refused by the flaky proxy").into_response();
+                    }
+                    let answer = client
+                        .post(&upstream)
+                        .header(header::CONTENT_TYPE, "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap()
+                        .bytes()
+                        .await
+                        .unwrap();
+                    ([(header::CONTENT_TYPE, "application/json")], answer).into_response()
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, refused)
+}
+
+async fn ingestion_through_a_flaky_rpc_loses_nothing(status: u16) {
+    let Some(anvil) = anvil() else {
+        return;
+    };
+    let key: PrivateKeySigner = anvil.keys()[0].clone().into();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(key))
+        .connect_http(anvil.endpoint_url());
+    let burst = DevEventBurst::deploy(&provider).await.unwrap();
+    let ar = B256::repeat_byte(7);
+    let mut sent = Vec::new();
+    for i in 0..30u64 {
+        let r = mined(
+            &provider,
+            burst
+                .burst(U256::from(10), U256::from(100 * i), ar)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        sent.push(r.transaction_hash);
+        mine(&provider, i % 3).await;
+    }
+    let (url, refused) = flaky_proxy(anvil.endpoint_url().to_string(), status).await;
+    let m = mirrored(*burst.address()).await;
+    let flaky = ProviderBuilder::new().connect_http(url.parse().unwrap());
+    let mut config = WatcherConfig::new(
+        31337,
+        Finality::Confirmations(0),
+        vec![WatchedContract {
+            address: *burst.address(),
+            start_block: 1,
+            mirror: m.mirror.id(),
+        }],
+    );
+    // Small ranges: many polls, so many calls meet the proxy's refusals.
+    config.range = (3, 1, 6);
+    let mut w = Watcher::new(flaky, m.node.clone(), m.adapter.clone(), config);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(async move {
+        w.run(Duration::from_millis(20), async {
+            let _ = stop_rx.await;
+        })
+        .await;
+    });
+    let expected = 300;
+    let mut events = Vec::new();
+    for _ in 0..600 {
+        events = mirror_inbox(&m.node, &m.mirror.id()).0;
+        if events.len() >= expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = stop_tx.send(());
+    run.await.unwrap();
+    assert!(
+        refused.load(Ordering::SeqCst) > 0,
+        "the proxy refused calls"
+    );
+    let mut unique = events.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), events.len(), "no event twice");
+    assert_eq!(events.len(), expected, "every event arrived");
+    for h in &sent {
+        assert_eq!(events.iter().filter(|(t, _)| *t == hex(h)).count(), 10);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rpc_failing_every_third_call_delays_ingestion_but_loses_nothing() {
+    ingestion_through_a_flaky_rpc_loses_nothing(500).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rpc_answering_429_delays_ingestion_but_loses_nothing() {
+    ingestion_through_a_flaky_rpc_loses_nothing(429).await;
 }

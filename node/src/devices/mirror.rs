@@ -15,6 +15,11 @@
 //! Actions: `Chain-Event`, `Chain-Reorg` (authorities only); `Subscribe` / `Unsubscribe` with
 //! an `Event` tag (a process subscribes itself; the owner or an authority may name another
 //! with a `Subscriber` tag); `Info` and `State` (read-only, also in dry-runs).
+//!
+//! A gateway's `RequestSent` event (a dApp's `send`) is also delivered as a call: a message to
+//! the process it names, with the event's action as `Action`, its data as the message data and
+//! `Chain-Id`, `Gateway`, `Sender`, `Request-Id` and `Chain-Tx` tags. A call cannot be taken
+//! back once delivered, so gateways are watched with a finality policy, not at the head.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,6 +34,12 @@ use super::{Device, DeviceEnv, DeviceError, Message, Outbox, Reply};
 pub const NAME: &str = "mirror@1.0";
 
 const DEFAULT_REORG_WINDOW: u64 = 256;
+
+/// The gateway event that is a dApp's call of an AO process.
+const GATEWAY_CALL: &str = "RequestSent";
+
+/// ANS-104's bound on a tag value, in bytes.
+const MAX_TAG_VALUE: usize = 3072;
 
 #[derive(Clone, Debug)]
 struct Config {
@@ -61,6 +72,9 @@ struct State {
     /// Subscribers per event name (`*` = all).
     subscribers: BTreeMap<String, BTreeSet<String>>,
     duplicates: u64,
+    /// Gateway calls that named no valid process or action (kept as events, not delivered).
+    #[serde(default)]
+    refused_calls: u64,
     outbox: Outbox,
 }
 
@@ -91,14 +105,16 @@ fn normalise_contract(chain_id: &str, contract: &str) -> Option<String> {
         .then(|| format!("0x{}", hex.to_ascii_lowercase()))
 }
 
-fn parse_subscription(value: &str) -> Option<(String, String)> {
-    let (event, pid) = value.rsplit_once(':')?;
-    let ok = !event.is_empty()
-        && pid.len() == 43
+fn is_process_id(pid: &str) -> bool {
+    pid.len() == 43
         && pid
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    ok.then(|| (event.to_string(), pid.to_string()))
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn parse_subscription(value: &str) -> Option<(String, String)> {
+    let (event, pid) = value.rsplit_once(':')?;
+    (!event.is_empty() && is_process_id(pid)).then(|| (event.to_string(), pid.to_string()))
 }
 
 fn config_of(env: &DeviceEnv) -> Result<Config, DeviceError> {
@@ -145,6 +161,13 @@ fn config_of(env: &DeviceEnv) -> Result<Config, DeviceError> {
         owner: env.owner.clone(),
         reorg_window,
     })
+}
+
+/// A gateway call as the message it becomes.
+struct Call {
+    target: String,
+    tags: Vec<(String, String)>,
+    data: String,
 }
 
 /// One validated event of a batch.
@@ -345,6 +368,47 @@ impl Mirror {
         tags
     }
 
+    /// The message a gateway `RequestSent` event becomes: (target, tags, data). A call that
+    /// cannot be delivered (a malformed process id, an action no tag can hold) is refused on
+    /// its own; the rest of the batch still applies, so one bad call never stalls a chain.
+    fn call(&self, event: &Value, msg: &Message) -> Result<Call, String> {
+        let fields = &event["fields"];
+        let text = |name: &str| fields[name].as_str().unwrap_or("").to_string();
+        let target = text("process");
+        if !is_process_id(&target) {
+            return Err(format!("process {target:?} is not an AO process id"));
+        }
+        let action = text("action");
+        if action.is_empty() || action.len() > MAX_TAG_VALUE {
+            return Err(format!(
+                "action must be 1 to {MAX_TAG_VALUE} bytes, got {}",
+                action.len()
+            ));
+        }
+        let mut tags = vec![
+            ("Action".to_string(), action),
+            ("Chain-Id".to_string(), self.config.chain_id.clone()),
+            ("Gateway".to_string(), self.config.contract.clone()),
+            ("Sender".to_string(), text("sender")),
+            ("Request-Id".to_string(), text("requestId")),
+            (
+                "Chain-Tx".to_string(),
+                event["txHash"].as_str().unwrap_or("").to_string(),
+            ),
+        ];
+        if let Some(slot) = msg.slot {
+            tags.push(("Mirror-Slot".into(), slot.to_string()));
+        }
+        if fields["dataEncoding"].as_str() == Some("hex") {
+            tags.push(("Data-Encoding".into(), "hex".into()));
+        }
+        Ok(Call {
+            target,
+            tags,
+            data: text("data"),
+        })
+    }
+
     fn chain_event(&mut self, msg: &Message) -> Reply {
         if let Err(e) = self.check_source(msg) {
             return Reply::error(format!("Chain-Event refused: {e}"));
@@ -423,9 +487,22 @@ impl Mirror {
             let data = json!({ "events": events }).to_string();
             messages.push(next.outbox.message(&pid, tags.clone(), data));
         }
+        // Gateway calls go to the process they name, as that process's own message.
+        let mut calls = 0u64;
+        let mut refused_calls = Vec::new();
+        for event in accepted.iter().filter(|e| e.name == GATEWAY_CALL) {
+            match self.call(&event.value, msg) {
+                Ok(call) => {
+                    messages.push(next.outbox.message(&call.target, call.tags, call.data));
+                    calls += 1;
+                }
+                Err(reason) => refused_calls.push(json!({"event": event.key, "reason": reason})),
+            }
+        }
+        next.refused_calls += refused_calls.len() as u64;
         self.state = next;
         Reply {
-            output: json!({"accepted": accepted.len(), "duplicates": duplicates, "forwarded": messages.len()}),
+            output: json!({"accepted": accepted.len(), "duplicates": duplicates, "forwarded": messages.len(), "calls": calls, "refusedCalls": refused_calls}),
             messages,
             error: None,
         }
@@ -545,6 +622,7 @@ impl Mirror {
             "head": self.state.head,
             "events": self.state.seen.len(),
             "duplicates": self.state.duplicates,
+            "refusedCalls": self.state.refused_calls,
             "subscribers": self.state.subscribers,
         })
     }
@@ -644,6 +722,63 @@ mod tests {
 
     fn batch(events: Vec<Value>, head: u64) -> Value {
         json!({"events": events, "head": {"number": head, "hash": format!("0x{head:064x}")}})
+    }
+
+    fn call(tx: u32, process: &str, action: &str, data: &str) -> Value {
+        json!({
+            "event": "RequestSent", "txHash": format!("0x{tx:064x}"), "logIndex": 0,
+            "blockNumber": 7, "blockHash": format!("0x{:064x}", 7),
+            "fields": {"requestId": tx.to_string(), "sender": "0x00000000000000000000000000000000000000d4",
+                       "process": process, "action": action, "data": data}
+        })
+    }
+
+    #[test]
+    fn gateway_calls_reach_the_named_process_and_bad_ones_are_refused_alone() {
+        const TARGET: &str = "TARGETdddddddddddddddddddddddddddddddddddd0";
+        let mut m = Mirror::new(&env(&[])).unwrap();
+        let events = vec![
+            call(1, TARGET, "Ping", "hello"),
+            call(2, "not-a-process", "Ping", "x"),
+            call(3, TARGET, "", "x"),
+        ];
+        let reply = m.handle(&msg("Chain-Event", ADAPTER, batch(events, 7), 1));
+        assert!(reply.error.is_none(), "{reply:?}");
+        assert_eq!(reply.output["accepted"], 3);
+        assert_eq!(reply.output["calls"], 1);
+        assert_eq!(reply.output["refusedCalls"].as_array().unwrap().len(), 2);
+        let to_target: Vec<&crate::devices::OutMessage> = reply
+            .messages
+            .iter()
+            .filter(|o| o.target == TARGET)
+            .collect();
+        assert_eq!(to_target.len(), 1);
+        let out = to_target[0];
+        let tag = |n: &str| {
+            out.tags
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(tag("Action"), Some("Ping"));
+        assert_eq!(tag("Chain-Id"), Some("31337"));
+        assert_eq!(
+            tag("Sender"),
+            Some("0x00000000000000000000000000000000000000d4")
+        );
+        assert_eq!(tag("Request-Id"), Some("1"));
+        assert_eq!(tag("Gateway"), Some(CONTRACT.to_lowercase().as_str()));
+        assert_eq!(out.data, "hello");
+        assert_eq!(m.info()["refusedCalls"], 2);
+        // The same call again is a duplicate: not delivered twice.
+        let again = m.handle(&msg(
+            "Chain-Event",
+            ADAPTER,
+            batch(vec![call(1, TARGET, "Ping", "hello")], 7),
+            2,
+        ));
+        assert_eq!(again.output["calls"], 0);
+        assert_eq!(again.output["duplicates"], 1);
     }
 
     #[test]

@@ -19,9 +19,16 @@ pub struct RunningNode {
 impl RunningNode {
     /// Starts `aolink node` on a free loopback port and waits until it serves.
     pub fn start(data_dir: &Path) -> RunningNode {
+        Self::start_with(data_dir, &[]).0
+    }
+
+    /// Starts `aolink node` with extra arguments; also returns the lines it printed before
+    /// serving (key and mirror announcements).
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> (RunningNode, Vec<String>) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_aolink"))
             .args(["node", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(extra)
             .env("AOLINK_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -37,10 +44,12 @@ impl RunningNode {
             }
         });
         let (mut url, mut address) = (None, None);
+        let mut printed = Vec::new();
         while url.is_none() || address.is_none() {
             let line = rx
                 .recv_timeout(Duration::from_secs(30))
                 .expect("aolink node did not start within 30 s");
+            printed.push(line.clone());
             if let Some(a) = line.strip_prefix("node address: ") {
                 address = Some(a.trim().to_string());
             }
@@ -48,11 +57,12 @@ impl RunningNode {
                 url = Some(u.trim().to_string());
             }
         }
-        RunningNode {
+        let node = RunningNode {
             child,
             url: url.unwrap(),
             address: address.unwrap(),
-        }
+        };
+        (node, printed)
     }
 
     /// SIGKILL, no chance to flush anything.

@@ -1,0 +1,446 @@
+//! An Ethereum chain as the relayer runs it: its configuration section, the mirror processes
+//! spawned on first start, and the watcher task.
+//!
+//! ```toml
+//! [[ethereum]]
+//! chain_id = 1
+//! rpc = "https://eth.example/rpc"
+//! finality = "finalized"        # "safe", or a number of confirmations (0 = the head)
+//! poll_interval_ms = 2000       # how often the head is read once caught up
+//!
+//! [[ethereum.contracts]]
+//! address = "0x…"
+//! start_block = 20000000
+//! subscribe = ["*:<ledger process id>"]   # optional: the mirror's Subscribe tags
+//! ```
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::Address;
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::rpc::client::RpcClient;
+use alloy::transports::http::Http;
+use aolink_node::Node;
+use aolink_node::ans104::{
+    DataItem, Ed25519Signer, Signer, Tag, b64url_decode_32, b64url_encode, owner_address,
+};
+use aolink_node::store::Id;
+use serde::Deserialize;
+
+use crate::finality::Finality;
+use crate::watcher::{WatchedContract, Watcher, WatcherConfig};
+
+/// One `[[ethereum]]` section.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// The EVM chain id; checked against the RPC's `eth_chainId` at start.
+    pub chain_id: u64,
+    /// The HTTP JSON-RPC URL.
+    pub rpc: String,
+    /// `"finalized"` (default), `"safe"`, or a number of confirmations.
+    #[serde(default = "default_finality")]
+    pub finality: FinalitySetting,
+    /// How often the head is read once caught up, in ms (default 2000).
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval_ms: u64,
+    /// Largest `eth_getLogs` range in blocks (default 2000; providers often cap it).
+    #[serde(default = "default_max_range")]
+    pub max_range: u64,
+    /// Per-request timeout in ms (default 30000).
+    #[serde(default = "default_timeout")]
+    pub rpc_timeout_ms: u64,
+    /// The watched contracts.
+    pub contracts: Vec<ContractConfig>,
+}
+
+/// One `[[ethereum.contracts]]` entry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContractConfig {
+    /// The contract address (0x + 40 hex).
+    pub address: String,
+    /// The first block to read (the contract's deployment block).
+    pub start_block: u64,
+    /// `Subscribe` tags of its mirror: `<Event>:<process id>` or `*:<process id>`.
+    #[serde(default)]
+    pub subscribe: Vec<String>,
+}
+
+/// A finality policy as written in the configuration: a word or a number.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum FinalitySetting {
+    /// A number of confirmations.
+    Confirmations(u64),
+    /// `"finalized"`, `"safe"`, or a number as a string.
+    Named(String),
+}
+
+fn default_finality() -> FinalitySetting {
+    FinalitySetting::Named("finalized".into())
+}
+fn default_poll_interval() -> u64 {
+    2_000
+}
+fn default_max_range() -> u64 {
+    2_000
+}
+fn default_timeout() -> u64 {
+    30_000
+}
+
+/// A configuration that cannot be used, naming the field.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ConfigError {
+    /// The field, e.g. `ethereum[0].contracts[1].address`.
+    pub field: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Why a chain could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The node refused or failed to store a mirror's spawn.
+    #[error("spawning the mirror of {contract}: {reason}")]
+    Spawn {
+        /// The contract.
+        contract: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A chain section checked and ready to run.
+#[derive(Clone, Debug)]
+pub struct Chain {
+    /// Where it sits in the configuration (`ethereum[i]`), for messages.
+    pub name: String,
+    /// The checked settings.
+    pub config: ChainConfig,
+    /// The parsed finality policy.
+    pub finality: Finality,
+    /// The parsed contract addresses, in configuration order.
+    pub addresses: Vec<Address>,
+}
+
+impl ChainConfig {
+    /// Checks the section (`index` is its position, for error messages).
+    pub fn check(self, index: usize) -> Result<Chain, ConfigError> {
+        let name = format!("ethereum[{index}]");
+        let err = |field: &str, reason: String| ConfigError {
+            field: format!("{name}.{field}"),
+            reason,
+        };
+        let url = reqwest::Url::parse(&self.rpc)
+            .map_err(|e| err("rpc", format!("{:?} is not a URL: {e}", self.rpc)))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(err("rpc", format!("{:?} is not an http(s) URL", self.rpc)));
+        }
+        let finality = match &self.finality {
+            FinalitySetting::Confirmations(n) => Finality::Confirmations(*n),
+            FinalitySetting::Named(s) => s.parse().map_err(|e| err("finality", format!("{e}")))?,
+        };
+        if self.poll_interval_ms == 0 {
+            return Err(err("poll_interval_ms", "must be at least 1".into()));
+        }
+        if self.max_range == 0 {
+            return Err(err("max_range", "must be at least 1 block".into()));
+        }
+        if self.rpc_timeout_ms == 0 {
+            return Err(err("rpc_timeout_ms", "must be at least 1".into()));
+        }
+        if self.contracts.is_empty() {
+            return Err(err("contracts", "no contracts to watch".into()));
+        }
+        let mut addresses = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (i, c) in self.contracts.iter().enumerate() {
+            let field = format!("contracts[{i}].address");
+            let address = parse_address(&c.address).ok_or_else(|| {
+                err(
+                    &field,
+                    format!("{:?} is not an address (0x + 40 hex digits)", c.address),
+                )
+            })?;
+            if !seen.insert(address) {
+                return Err(err(&field, format!("{address:#x} is listed twice")));
+            }
+            for (j, s) in c.subscribe.iter().enumerate() {
+                let ok = s.rsplit_once(':').is_some_and(|(event, pid)| {
+                    !event.is_empty() && b64url_decode_32(pid, "process id").is_ok()
+                });
+                if !ok {
+                    return Err(err(
+                        &format!("contracts[{i}].subscribe[{j}]"),
+                        format!("{s:?} is not <Event>:<process id> or *:<process id>"),
+                    ));
+                }
+            }
+            addresses.push(address);
+        }
+        Ok(Chain {
+            name,
+            finality,
+            addresses,
+            config: self,
+        })
+    }
+}
+
+fn parse_address(text: &str) -> Option<Address> {
+    let hex = text.strip_prefix("0x")?;
+    (hex.len() == 40).then_some(())?;
+    hex.parse().ok()
+}
+
+/// The store key of a contract's mirror process id.
+pub fn mirror_key(chain_id: u64, contract: &Address) -> String {
+    format!("eth/{chain_id}/{contract:#x}/mirror")
+}
+
+/// The AO address of a signer.
+pub fn address_of(signer: &Ed25519Signer) -> String {
+    owner_address(signer.signature_type(), &signer.owner())
+}
+
+/// The mirror process of each configured contract, spawned (signed by the node key, with the
+/// adapter key as its `Authority`) the first time the contract is configured. The id is kept
+/// in the store with the spawn in one batch; later starts reuse it, so changing a contract's
+/// `subscribe` list afterwards takes a `Subscribe` message, not a new mirror.
+pub async fn ensure_mirrors(
+    node: &Node,
+    adapter: &Ed25519Signer,
+    chain: &Chain,
+) -> Result<Vec<Id>, StartError> {
+    let mut mirrors = Vec::new();
+    for (contract, address) in chain.config.contracts.iter().zip(&chain.addresses) {
+        let key = mirror_key(chain.config.chain_id, address);
+        let spawn_error = |reason: String| StartError::Spawn {
+            contract: format!("{address:#x}"),
+            reason,
+        };
+        if let Some(raw) = node
+            .store()
+            .meta(&key)
+            .map_err(|e| spawn_error(e.to_string()))?
+        {
+            let pid: Id = raw
+                .as_slice()
+                .try_into()
+                .map_err(|_| spawn_error(format!("stored mirror id under {key} is corrupt")))?;
+            mirrors.push(pid);
+            continue;
+        }
+        let mut tags = vec![
+            Tag::new("Data-Protocol", "ao"),
+            Tag::new("Variant", "ao.TN.1"),
+            Tag::new("Type", "Process"),
+            Tag::new("Device", aolink_node::devices::mirror::NAME),
+            Tag::new(
+                "Name",
+                format!("mirror {address:#x} on {}", chain.config.chain_id),
+            ),
+            Tag::new("Chain-Id", chain.config.chain_id.to_string()),
+            Tag::new("Contract", format!("{address:#x}")),
+            Tag::new("Start-Block", contract.start_block.to_string()),
+            Tag::new("Authority", address_of(adapter)),
+        ];
+        tags.extend(contract.subscribe.iter().map(|s| Tag::new("Subscribe", s)));
+        let item = DataItem::sign(node.key().signer(), None, None, tags, b"mirror".to_vec())
+            .map_err(|e| spawn_error(e.to_string()))?;
+        let pid = item.id();
+        node.submit_with_meta(item.to_bytes(), vec![(key, pid.to_vec())])
+            .await
+            .map_err(|e| spawn_error(e.to_string()))?;
+        tracing::info!(chain = chain.config.chain_id, contract = %address, mirror = %b64url_encode(&pid), "spawned mirror process");
+        mirrors.push(pid);
+    }
+    Ok(mirrors)
+}
+
+/// The watcher settings of a checked chain with its mirrors.
+pub fn watcher_config(chain: &Chain, mirrors: &[Id]) -> WatcherConfig {
+    let contracts = chain
+        .config
+        .contracts
+        .iter()
+        .zip(&chain.addresses)
+        .zip(mirrors)
+        .map(|((c, address), mirror)| WatchedContract {
+            address: *address,
+            start_block: c.start_block,
+            mirror: *mirror,
+        })
+        .collect();
+    let mut config = WatcherConfig::new(chain.config.chain_id, chain.finality, contracts);
+    let max = chain.config.max_range;
+    config.range = (config.range.0.min(max), 1, max);
+    config
+}
+
+/// An HTTP provider with the chain's request timeout.
+pub fn http_provider(chain: &Chain) -> Result<impl Provider + Clone + 'static, ConfigError> {
+    let url: reqwest::Url = chain.config.rpc.parse().map_err(|e| ConfigError {
+        field: format!("{}.rpc", chain.name),
+        reason: format!("{e}"),
+    })?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(chain.config.rpc_timeout_ms))
+        .build()
+        .map_err(|e| ConfigError {
+            field: format!("{}.rpc", chain.name),
+            reason: format!("building the HTTP client: {e}"),
+        })?;
+    let is_local = url
+        .host_str()
+        .is_some_and(|h| h == "127.0.0.1" || h == "localhost");
+    let rpc = RpcClient::new(Http::with_client(client, url), is_local);
+    Ok(ProviderBuilder::new().connect_client(rpc))
+}
+
+/// Runs a chain's watcher, feeding `mirrors` (from [`ensure_mirrors`]), until `stop`
+/// resolves. The RPC's chain id is checked first, so a URL pointing at the wrong network
+/// never feeds a mirror.
+pub async fn run_chain(
+    node: Node,
+    adapter: Arc<Ed25519Signer>,
+    chain: Chain,
+    mirrors: Vec<Id>,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), StartError> {
+    let provider = http_provider(&chain)?;
+    tokio::pin!(stop);
+    // The chain id check retries: the RPC may simply not be up yet.
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let checked = tokio::select! {
+            _ = &mut stop => return Ok(()),
+            id = provider.get_chain_id() => id,
+        };
+        match checked {
+            Ok(id) if id == chain.config.chain_id => break,
+            Ok(id) => {
+                return Err(StartError::Config(ConfigError {
+                    field: format!("{}.chain_id", chain.name),
+                    reason: format!(
+                        "configured {} but {} serves chain {id}",
+                        chain.config.chain_id, chain.config.rpc
+                    ),
+                }));
+            }
+            Err(e) => {
+                tracing::warn!(chain = chain.config.chain_id, error = %e, retry_in = ?pause, "RPC not reachable");
+                tokio::select! {
+                    _ = &mut stop => return Ok(()),
+                    _ = tokio::time::sleep(pause) => {}
+                }
+                pause = (pause * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+    tracing::info!(chain = chain.config.chain_id, finality = %chain.finality, contracts = chain.addresses.len(), "watching");
+    let config = watcher_config(&chain, &mirrors);
+    let mut watcher = Watcher::new(provider, node, adapter, config);
+    watcher
+        .run(Duration::from_millis(chain.config.poll_interval_ms), stop)
+        .await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(text: &str) -> Result<Chain, String> {
+        #[derive(Deserialize)]
+        struct File {
+            ethereum: Vec<ChainConfig>,
+        }
+        let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
+        let chain = file.ethereum.into_iter().next().ok_or("no section")?;
+        chain.check(0).map_err(|e| e.to_string())
+    }
+
+    const GOOD: &str = r#"
+[[ethereum]]
+chain_id = 1
+rpc = "http://127.0.0.1:8545"
+finality = 12
+
+[[ethereum.contracts]]
+address = "0xfE08D40Eb5A9F0AF4d1A9dB8bCE09D8c27bDf55E"
+start_block = 100
+subscribe = ["*:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]
+"#;
+
+    #[test]
+    fn a_good_section_parses_with_defaults() {
+        let chain = section(GOOD).unwrap();
+        assert_eq!(chain.finality, Finality::Confirmations(12));
+        assert_eq!(chain.config.poll_interval_ms, 2_000);
+        assert_eq!(chain.config.max_range, 2_000);
+        assert_eq!(chain.addresses.len(), 1);
+        let named = section(&GOOD.replace("finality = 12", "finality = \"safe\"")).unwrap();
+        assert_eq!(named.finality, Finality::Safe);
+        let default = section(&GOOD.replace("finality = 12\n", "")).unwrap();
+        assert_eq!(default.finality, Finality::Finalized);
+    }
+
+    #[test]
+    fn every_mistake_names_its_field() {
+        for (from, to, field) in [
+            (
+                "rpc = \"http://127.0.0.1:8545\"",
+                "rpc = \"ftp://x\"",
+                "ethereum[0].rpc",
+            ),
+            (
+                "rpc = \"http://127.0.0.1:8545\"",
+                "rpc = \"not a url\"",
+                "ethereum[0].rpc",
+            ),
+            (
+                "finality = 12",
+                "finality = \"latest\"",
+                "ethereum[0].finality",
+            ),
+            (
+                "0xfE08D40Eb5A9F0AF4d1A9dB8bCE09D8c27bDf55E",
+                "0x1234",
+                "ethereum[0].contracts[0].address",
+            ),
+            (
+                "*:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                "*:short",
+                "ethereum[0].contracts[0].subscribe[0]",
+            ),
+            (
+                "finality = 12",
+                "finality = 12\nmax_range = 0",
+                "ethereum[0].max_range",
+            ),
+        ] {
+            let text = GOOD.replace(from, to);
+            let err = section(&text).unwrap_err();
+            assert!(err.starts_with(field), "{to}: {err}");
+        }
+        let twice = format!(
+            "{GOOD}\n[[ethereum.contracts]]\naddress = \"0xfe08d40eb5a9f0af4d1a9db8bce09d8c27bdf55e\"\nstart_block = 1\n"
+        );
+        let err = section(&twice).unwrap_err();
+        assert!(
+            err.contains("contracts[1].address") && err.contains("twice"),
+            "{err}"
+        );
+        let typo = GOOD.replace("start_block", "startblock");
+        assert!(section(&typo).unwrap_err().contains("startblock"));
+    }
+}
