@@ -7,6 +7,7 @@
 //! rpc = "https://eth.example/rpc"
 //! finality = "finalized"        # "safe", or a number of confirmations (0 = the head)
 //! poll_interval_ms = 2000       # how often the head is read once caught up
+//! ws = "wss://eth.example/ws"   # optional: new heads wake the watcher at once
 //!
 //! [[ethereum.contracts]]
 //! address = "0x…"
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::Address;
-use alloy::providers::{Provider, ProviderBuilder};
+use alloy::providers::{Provider, ProviderBuilder, WsConnect};
 use alloy::rpc::client::RpcClient;
 use alloy::transports::http::Http;
 use aolink_node::Node;
@@ -28,6 +29,7 @@ use aolink_node::ans104::{
 };
 use aolink_node::store::Id;
 use serde::Deserialize;
+use tokio::sync::Notify;
 
 use crate::finality::Finality;
 use crate::watcher::{WatchedContract, Watcher, WatcherConfig};
@@ -40,6 +42,10 @@ pub struct ChainConfig {
     pub chain_id: u64,
     /// The HTTP JSON-RPC URL.
     pub rpc: String,
+    /// Optional WebSocket URL: new heads seen there wake the watcher at once (polling over
+    /// HTTP goes on regardless, so a dropped socket delays nothing past `poll_interval_ms`).
+    #[serde(default)]
+    pub ws: Option<String>,
     /// `"finalized"` (default), `"safe"`, or a number of confirmations.
     #[serde(default = "default_finality")]
     pub finality: FinalitySetting,
@@ -143,6 +149,13 @@ impl ChainConfig {
             .map_err(|e| err("rpc", format!("{:?} is not a URL: {e}", self.rpc)))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(err("rpc", format!("{:?} is not an http(s) URL", self.rpc)));
+        }
+        if let Some(ws) = &self.ws {
+            let url = reqwest::Url::parse(ws)
+                .map_err(|e| err("ws", format!("{ws:?} is not a URL: {e}")))?;
+            if !matches!(url.scheme(), "ws" | "wss") {
+                return Err(err("ws", format!("{ws:?} is not a ws(s) URL")));
+            }
         }
         let finality = match &self.finality {
             FinalitySetting::Confirmations(n) => Finality::Confirmations(*n),
@@ -349,10 +362,55 @@ pub async fn run_chain(
     tracing::info!(chain = chain.config.chain_id, finality = %chain.finality, contracts = chain.addresses.len(), "watching");
     let config = watcher_config(&chain, &mirrors);
     let mut watcher = Watcher::new(provider, node, adapter, config);
+    let wake = chain.config.ws.clone().map(|url| {
+        let wake = Arc::new(Notify::new());
+        let heads = tokio::spawn(follow_heads(chain.config.chain_id, url, wake.clone()));
+        (wake, heads)
+    });
     watcher
-        .run(Duration::from_millis(chain.config.poll_interval_ms), stop)
+        .run(
+            Duration::from_millis(chain.config.poll_interval_ms),
+            wake.as_ref().map(|(w, _)| w.clone()),
+            stop,
+        )
         .await;
+    if let Some((_, heads)) = wake {
+        heads.abort();
+    }
     Ok(())
+}
+
+/// Subscribes to new heads over `url` and notifies `wake` for each; reconnects with a back-off
+/// when the socket fails. Only a latency aid: every delivery still goes through HTTP polls.
+async fn follow_heads(chain_id: u64, url: String, wake: Arc<Notify>) {
+    let mut pause = Duration::from_millis(500);
+    loop {
+        let connected = async {
+            let provider = ProviderBuilder::new()
+                .connect_ws(WsConnect::new(url.clone()))
+                .await?;
+            let mut heads = provider.subscribe_blocks().await?;
+            tracing::info!(chain = chain_id, "following new heads over WebSocket");
+            while heads.recv().await.is_ok() {
+                wake.notify_one();
+            }
+            Ok::<(), alloy::transports::TransportError>(())
+        };
+        match connected.await {
+            Ok(()) => {
+                tracing::warn!(
+                    chain = chain_id,
+                    "WebSocket subscription ended; reconnecting"
+                );
+                pause = Duration::from_millis(500);
+            }
+            Err(e) => {
+                tracing::warn!(chain = chain_id, error = %e, retry_in = ?pause, "WebSocket failed; polling over HTTP meanwhile")
+            }
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(30));
+    }
 }
 
 #[cfg(test)]

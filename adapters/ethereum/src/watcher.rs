@@ -493,30 +493,43 @@ impl<P: Provider> Watcher<P> {
     }
 
     /// Polls until `stop` resolves: catching up as fast as the RPC allows, then following the
-    /// head every `interval`; failures back off exponentially (to 30 s) and lose nothing.
-    pub async fn run(&mut self, interval: Duration, stop: impl std::future::Future<Output = ()>) {
+    /// head every `interval`, or sooner when `wake` is notified (a new head seen over a
+    /// WebSocket); failures back off exponentially (to 30 s) and lose nothing.
+    pub async fn run(
+        &mut self,
+        interval: Duration,
+        wake: Option<Arc<tokio::sync::Notify>>,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
         tokio::pin!(stop);
         let mut backoff = Duration::from_millis(250);
         loop {
-            let wait = match self.poll_once().await {
+            let (wait, wakeable) = match self.poll_once().await {
                 Ok(p) => {
                     backoff = Duration::from_millis(250);
                     if p.caught_up {
-                        interval
+                        (interval, true)
                     } else {
-                        Duration::ZERO
+                        (Duration::ZERO, false)
                     }
                 }
                 Err(e) => {
                     tracing::warn!(chain = self.config.chain_id, error = %e, retry_in = ?backoff, "poll failed");
                     let wait = backoff;
                     backoff = (backoff * 2).min(Duration::from_secs(30));
-                    wait
+                    (wait, false)
+                }
+            };
+            let woken = async {
+                match (&wake, wakeable) {
+                    (Some(w), true) => w.notified().await,
+                    _ => std::future::pending().await,
                 }
             };
             tokio::select! {
                 _ = &mut stop => return,
                 _ = tokio::time::sleep(wait) => {}
+                _ = woken => {}
             }
         }
     }

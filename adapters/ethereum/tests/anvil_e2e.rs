@@ -626,7 +626,7 @@ async fn ingestion_through_a_flaky_rpc_loses_nothing(status: u16) {
     let mut w = Watcher::new(flaky, m.node.clone(), m.adapter.clone(), config);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let run = tokio::spawn(async move {
-        w.run(Duration::from_millis(20), async {
+        w.run(Duration::from_millis(20), None, async {
             let _ = stop_rx.await;
         })
         .await;
@@ -664,4 +664,77 @@ async fn an_rpc_failing_every_third_call_delays_ingestion_but_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_rpc_answering_429_delays_ingestion_but_loses_nothing() {
     ingestion_through_a_flaky_rpc_loses_nothing(429).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_websocket_new_heads_wake_the_watcher_before_its_poll_interval() {
+    use aolink_ethereum::service::{self, ChainConfig};
+    let Some(anvil) = anvil() else {
+        return;
+    };
+    let key: PrivateKeySigner = anvil.keys()[0].clone().into();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(key))
+        .connect_http(anvil.endpoint_url());
+    let burst = DevEventBurst::deploy(&provider).await.unwrap();
+    #[derive(serde::Deserialize)]
+    struct File {
+        ethereum: Vec<ChainConfig>,
+    }
+    // Polls a minute apart: only the WebSocket can bring the events in within the test.
+    let text = format!(
+        "[[ethereum]]\nchain_id = 31337\nrpc = \"{}\"\nws = \"{}\"\nfinality = 0\npoll_interval_ms = 60000\n\
+         [[ethereum.contracts]]\naddress = \"{:#x}\"\nstart_block = 1\n",
+        anvil.endpoint_url(),
+        anvil.ws_endpoint(),
+        burst.address()
+    );
+    let file: File = toml::from_str(&text).unwrap();
+    let chain = file.ethereum.into_iter().next().unwrap().check(0).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(NodeConfig::new(dir.path())).unwrap();
+    let adapter = Arc::new(Ed25519Signer::generate());
+    let mirrors = service::ensure_mirrors(&node, &adapter, &chain)
+        .await
+        .unwrap();
+    // A second start finds the same mirror instead of spawning another.
+    assert_eq!(
+        service::ensure_mirrors(&node, &adapter, &chain)
+            .await
+            .unwrap(),
+        mirrors
+    );
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(service::run_chain(
+        node.clone(),
+        adapter,
+        chain,
+        mirrors.clone(),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    // Let the first poll pass (the chain id check and an empty catch-up).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let r = mined(
+        &provider,
+        burst
+            .burst(U256::from(4), U256::from(1), B256::repeat_byte(1))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let mut events = Vec::new();
+    for _ in 0..200 {
+        events = mirror_inbox(&node, &mirrors[0]).0;
+        if events.len() == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(events.len(), 4, "the new head woke the watcher");
+    assert!(events.iter().all(|(t, _)| *t == hex(&r.transaction_hash)));
+    let _ = stop_tx.send(());
+    run.await.unwrap().unwrap();
 }
