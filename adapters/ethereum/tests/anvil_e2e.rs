@@ -198,7 +198,9 @@ async fn stakes_and_withdrawals_reach_the_bridge_ledger_with_credited_amounts() 
     assert_eq!(delivered, 4, "three stakes and a withdrawal");
     crank(&node).await;
 
-    let info = dry(&node, &ledger.id(), "Info").await;
+    // Read back the way a client does: through the node's HTTP API.
+    let url = serve(&node).await;
+    let info = dry(&url, &ledger.id(), "Info").await;
     assert_eq!(
         info["Output"]["totals"]["stETH"],
         credited[0].to_string(),
@@ -209,7 +211,7 @@ async fn stakes_and_withdrawals_reach_the_bridge_ledger_with_credited_amounts() 
         credited[1].to_string(),
         "{info}"
     );
-    let view = dry(&node, &mirror.id(), "State").await;
+    let view = dry(&url, &mirror.id(), "State").await;
     assert_eq!(view["Output"]["counts"]["UserStaked"], 3, "{view}");
 
     // Nothing new: a poll delivers nothing and the mirror's schedule does not grow.
@@ -365,7 +367,8 @@ fn hex(h: &B256) -> String {
 /// Every kept event is in the mirror exactly once (two per stake), no orphaned one remains in
 /// its view, and the view's totals are the kept stakes' sums.
 async fn assert_mirror_holds_exactly(m: &Mirrored, kept: &[B256], orphaned: &[B256]) {
-    let view = dry(&m.node, &m.mirror.id(), "State").await;
+    let url = serve(&m.node).await;
+    let view = dry(&url, &m.mirror.id(), "State").await;
     assert_eq!(
         view["Output"]["counts"]["UserStaked"],
         2 * kept.len(),
@@ -504,16 +507,14 @@ async fn a_dapp_send_reaches_an_aos_process_with_sender_and_chain_in_its_tags() 
     catch_up(&mut w).await;
     crank(&m.node).await;
 
-    let (c, id) = (m.node.compute().clone(), process.id());
     let from = address_of(&owner);
     let read = json!({
         "Tags": [{"name": "Action", "value": "Eval"}],
         "Data": "return require('json').encode(Calls)",
-        "From": from, "Owner": from, "Target": process.id_b64(),
+        "From": from, "Owner": from,
     });
-    let result = tokio::task::spawn_blocking(move || c.dry_run(&id, &read).unwrap())
-        .await
-        .unwrap();
+    let url = serve(&m.node).await;
+    let result = dry_run_http(&url, &process.id(), read).await;
     let text = result["Output"]["data"]
         .as_str()
         .unwrap_or_default()

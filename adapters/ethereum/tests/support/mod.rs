@@ -167,13 +167,45 @@ pub fn mirror_item(owner: &Ed25519Signer, adapter: &Ed25519Signer, contract: &st
     )
 }
 
-pub async fn dry(node: &Node, process: &[u8; 32], action: &str) -> Value {
-    let (c, pid) = (node.compute().clone(), *process);
+/// Serves the node's HTTP API on a free loopback port for the rest of the test; its URL.
+pub async fn serve(node: &Node) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let config = aolink_node::http::HttpConfig {
+        public_url: url.clone(),
+        body_limit: aolink_node::http::DEFAULT_BODY_LIMIT,
+    };
+    let node = node.clone();
+    tokio::spawn(async move {
+        aolink_node::http::serve(node, listener, &config, std::future::pending())
+            .await
+            .unwrap()
+    });
+    url
+}
+
+/// A dry-run through the node's HTTP API (`POST /dry-run`), as a client reads a process.
+pub async fn dry_run_http(url: &str, process: &[u8; 32], msg: Value) -> Value {
+    let pid = aolink_node::ans104::b64url_encode(process);
+    let response = reqwest::Client::new()
+        .post(format!("{url}/dry-run?process-id={pid}"))
+        .json(&msg)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "dry-run: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}
+
+/// Reads a device process with an `action` query over HTTP.
+pub async fn dry(url: &str, process: &[u8; 32], action: &str) -> Value {
     let msg =
         json!({"Tags": [{"name": "Action", "value": action}], "From": "reader", "Owner": "reader"});
-    tokio::task::spawn_blocking(move || c.dry_run(&pid, &msg).unwrap())
-        .await
-        .unwrap()
+    dry_run_http(url, process, msg).await
 }
 
 pub async fn crank(node: &Node) {
