@@ -142,6 +142,23 @@ pub fn cursor_key(chain_id: u64, contract: &Address) -> String {
     format!("eth/{chain_id}/{contract:#x}/cursor")
 }
 
+/// The logs of one range, read between two reads of its end's hash.
+struct Fetched {
+    from: u64,
+    to: u64,
+    logs: Vec<Log>,
+    end_hash: String,
+}
+
+/// What reading a range gave.
+enum Fetch {
+    Got(Fetched),
+    /// The range end's hash changed during the read.
+    Moved,
+    /// The provider wants a smaller range.
+    TooLarge,
+}
+
 /// Watches one chain.
 pub struct Watcher<P> {
     provider: P,
@@ -149,6 +166,8 @@ pub struct Watcher<P> {
     signer: Arc<Ed25519Signer>,
     config: WatcherConfig,
     range: AdaptiveRange,
+    /// The next range, read while the last one was delivered.
+    prefetched: Option<Fetched>,
 }
 
 impl<P: Provider> Watcher<P> {
@@ -161,6 +180,7 @@ impl<P: Provider> Watcher<P> {
             signer,
             range: AdaptiveRange::new(initial, min, max),
             config,
+            prefetched: None,
         }
     }
 
@@ -334,27 +354,8 @@ impl<P: Provider> Watcher<P> {
         Ok(true)
     }
 
-    /// One poll: reorg checks, then one range of logs delivered.
-    pub async fn poll_once(&mut self) -> Result<Progress, WatchError> {
-        let mut progress = Progress::default();
-        let head = self.head().await?;
-        let mut cursors = Vec::with_capacity(self.config.contracts.len());
-        for contract in self.config.contracts.clone() {
-            let mut cursor = self.cursor(&contract)?;
-            if self.config.finality.may_reorg() && self.check_reorg(&contract, &cursor).await? {
-                progress.reorgs += 1;
-                cursor = self.cursor(&contract)?;
-            }
-            cursors.push(cursor);
-        }
-        let Some(from) = cursors.iter().map(|c| c.number.saturating_add(1)).min() else {
-            progress.caught_up = true;
-            return Ok(progress);
-        };
-        let Some((from, to)) = self.range.next(from, head) else {
-            progress.caught_up = true;
-            return Ok(progress);
-        };
+    /// Reads the logs of `from..=to` between two reads of `to`'s hash, retrying failures.
+    async fn fetch(&self, from: u64, to: u64) -> Result<Fetch, WatchError> {
         let before = self.hash_of(to).await?;
         let filter = Filter::new()
             .address(
@@ -372,10 +373,8 @@ impl<P: Provider> Watcher<P> {
             match self.provider.get_logs(&filter).await {
                 Ok(logs) => break logs,
                 Err(e) if is_range_complaint(&e.to_string()) => {
-                    // Too many results or too wide a range: ask for less, now.
                     tracing::debug!(chain = self.config.chain_id, from, to, error = %e, "eth_getLogs range too large; shrinking");
-                    self.range.failed();
-                    return Ok(progress);
+                    return Ok(Fetch::TooLarge);
                 }
                 Err(e) if attempt < self.config.rpc_attempts => {
                     tracing::debug!(chain = self.config.chain_id, attempt, error = %e, "eth_getLogs failed; retrying");
@@ -383,22 +382,107 @@ impl<P: Provider> Watcher<P> {
                     pause = (pause * 2).min(Duration::from_secs(2));
                     attempt += 1;
                 }
-                Err(e) => {
-                    self.range.failed();
-                    return Err(WatchError::Rpc(format!("eth_getLogs: {e}")));
-                }
+                Err(e) => return Err(WatchError::Rpc(format!("eth_getLogs: {e}"))),
             }
         };
         let after = self.hash_of(to).await?;
-        let Some(end_hash) = before.filter(|b| Some(*b) == after) else {
+        Ok(match before.filter(|b| Some(*b) == after) {
+            Some(end) => Fetch::Got(Fetched {
+                from,
+                to,
+                logs,
+                end_hash: format!("{end:#x}"),
+            }),
             // The chain moved under the query: read it again.
+            None => Fetch::Moved,
+        })
+    }
+
+    /// One poll: reorg checks, then one range of logs delivered. While a range is being
+    /// delivered (signed, durably scheduled), the next one is already being read, so a
+    /// backfill costs little more than reading the logs.
+    pub async fn poll_once(&mut self) -> Result<Progress, WatchError> {
+        let mut progress = Progress::default();
+        let head = self.head().await?;
+        let mut cursors = Vec::with_capacity(self.config.contracts.len());
+        for contract in self.config.contracts.clone() {
+            let mut cursor = self.cursor(&contract)?;
+            if self.config.finality.may_reorg() && self.check_reorg(&contract, &cursor).await? {
+                progress.reorgs += 1;
+                cursor = self.cursor(&contract)?;
+            }
+            cursors.push(cursor);
+        }
+        let Some(from) = cursors.iter().map(|c| c.number.saturating_add(1)).min() else {
+            progress.caught_up = true;
             return Ok(progress);
         };
-        self.range.succeeded();
-        let end_hash = format!("{end_hash:#x}");
+        let fetched = match self.prefetched.take() {
+            // Read during the last poll, for exactly where the cursors now stand.
+            Some(f) if f.from == from && f.to <= head => f,
+            _ => {
+                let Some((from, to)) = self.range.next(from, head) else {
+                    progress.caught_up = true;
+                    return Ok(progress);
+                };
+                match self.fetch(from, to).await {
+                    Ok(Fetch::Got(f)) => {
+                        self.range.succeeded();
+                        f
+                    }
+                    Ok(Fetch::Moved) => return Ok(progress),
+                    Ok(Fetch::TooLarge) => {
+                        self.range.failed();
+                        return Ok(progress);
+                    }
+                    Err(e) => {
+                        self.range.failed();
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        let next = if fetched.to < head {
+            self.range.next(fetched.to + 1, head)
+        } else {
+            None
+        };
+        let (delivered, ahead) = tokio::join!(self.deliver_range(&fetched, cursors), async {
+            match next {
+                Some((from, to)) => Some(self.fetch(from, to).await),
+                None => None,
+            }
+        });
+        match ahead {
+            Some(Ok(Fetch::Got(f))) => {
+                self.range.succeeded();
+                self.prefetched = Some(f);
+            }
+            // The next poll reads it again, smaller.
+            Some(Ok(Fetch::TooLarge)) | Some(Err(_)) => {
+                self.range.failed();
+            }
+            Some(Ok(Fetch::Moved)) | None => {}
+        }
+        let (items, events) = delivered?;
+        progress.items = items;
+        progress.events = events;
+        progress.caught_up = fetched.to >= head;
+        Ok(progress)
+    }
+
+    /// Delivers a fetched range to every contract's mirror; a contract with nothing in it has
+    /// its cursor moved to the range end.
+    async fn deliver_range(
+        &self,
+        fetched: &Fetched,
+        cursors: Vec<Cursor>,
+    ) -> Result<(usize, usize), WatchError> {
+        let (mut items, mut events) = (0, 0);
         let mut idle = Batch::new();
-        for (contract, cursor) in self.config.contracts.clone().iter().zip(cursors) {
-            let mine: Vec<&Log> = logs
+        for (contract, cursor) in self.config.contracts.iter().zip(cursors) {
+            let mine: Vec<&Log> = fetched
+                .logs
                 .iter()
                 .filter(|l| {
                     l.address() == contract.address
@@ -407,13 +491,20 @@ impl<P: Provider> Watcher<P> {
                 })
                 .collect();
             let key = cursor_key(self.config.chain_id, &contract.address);
-            let (items, events) = self
-                .deliver(contract, &cursor, &mine, to, &end_hash, &key)
+            let (i, e) = self
+                .deliver(
+                    contract,
+                    &cursor,
+                    &mine,
+                    fetched.to,
+                    &fetched.end_hash,
+                    &key,
+                )
                 .await?;
-            progress.items += items;
-            progress.events += events;
-            if items == 0 && cursor.number < to {
-                let next = self.advanced(&cursor, to, end_hash.clone());
+            items += i;
+            events += e;
+            if i == 0 && cursor.number < fetched.to {
+                let next = self.advanced(&cursor, fetched.to, fetched.end_hash.clone());
                 let value =
                     serde_json::to_vec(&next).map_err(|e| WatchError::Node(e.to_string()))?;
                 idle.put_meta(&key, &value);
@@ -425,8 +516,7 @@ impl<P: Provider> Watcher<P> {
                 .apply(&idle)
                 .map_err(|e| WatchError::Node(e.to_string()))?;
         }
-        progress.caught_up = to >= head;
-        Ok(progress)
+        Ok((items, events))
     }
 
     /// Delivers one contract's logs of a range in items that end at block boundaries, each
