@@ -47,11 +47,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use num_bigint::BigUint;
 use num_traits::Zero;
+use ruint::aliases::U256;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::mint::{self, Rate};
-use super::split::split_u128;
+use super::split::{split_u128, split_u128_indexed, split_u128_wide, to_u256};
 use super::{Device, DeviceEnv, DeviceError, Message, OutMessage, Outbox, Reply};
 
 /// The device name in a process's `Device` tag.
@@ -75,14 +76,17 @@ mod dec {
     }
 }
 
-/// A map whose values are big numbers as decimal strings.
-mod dec_values {
-    use std::collections::BTreeMap;
+/// Balances by recipient.
+type Balances = BTreeMap<String, u128>;
 
+/// Balances saved as a map of recipient → decimal string.
+mod dec_values {
     use serde::ser::SerializeMap;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(m: &BTreeMap<String, u128>, s: S) -> Result<S::Ok, S::Error> {
+    use super::Balances;
+
+    pub fn serialize<S: Serializer>(m: &Balances, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(m.len()))?;
         for (k, v) in m {
             map.serialize_entry(k, &v.to_string())?;
@@ -90,18 +94,17 @@ mod dec_values {
         map.end()
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<String, u128>, D::Error> {
-        let raw = BTreeMap::<String, String>::deserialize(d)?;
-        raw.into_iter()
-            .map(|(k, v)| match v.parse() {
-                Ok(n) => Ok((k, n)),
-                Err(_) => Err(serde::de::Error::custom(format!(
-                    "balance of {k}: {v:?} is not a decimal number"
-                ))),
-            })
-            .collect()
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Balances, D::Error> {
+        let raw = Balances::new();
+        let text = std::collections::BTreeMap::<String, String>::deserialize(d)?;
+        let mut out = raw;
+        for (k, v) in text {
+            let n = v.parse().map_err(|_| {
+                serde::de::Error::custom(format!("balance of {k}: {v:?} is not a decimal number"))
+            })?;
+            out.insert(k, n);
+        }
+        Ok(out)
     }
 }
 
@@ -181,7 +184,7 @@ struct State {
     /// Periods since the last report that paid nobody.
     unpaid_periods: u64,
     #[serde(with = "dec_values")]
-    balances: BTreeMap<String, u128>,
+    balances: Balances,
     positions: BTreeMap<String, Vec<Tranche>>,
     last_stake: BTreeMap<String, i64>,
     effects: BTreeMap<String, Vec<Effect>>,
@@ -189,6 +192,12 @@ struct State {
     snapshot: BTreeMap<String, String>,
     ignored_events: u64,
     outbox: Outbox,
+}
+
+/// Bridged weights in key order: fixed-width when every number fits 256 bits.
+enum Weights {
+    Wide(Vec<U256>),
+    Big(Vec<BigUint>),
 }
 
 /// The bridge device.
@@ -394,19 +403,63 @@ fn remove_tranche(tranches: &mut Vec<Tranche>, since: i64, amount: &BigUint) -> 
     true
 }
 
-impl State {
-    fn credit(&mut self, address: &str, amount: u128) {
-        if amount == 0 {
-            return;
+/// The asset of a `user|asset|recipient` position key.
+fn asset_of(key: &str) -> &str {
+    key.split('|').nth(1).unwrap_or("")
+}
+
+/// Credits many recipients at once. A run that pays a large share of all recipients (a
+/// ledger of a million positions) is merged in recipient order and the map rebuilt in one
+/// pass, instead of a million scattered inserts.
+fn credit_all(balances: &mut Balances, mut credits: Vec<(&str, u128)>) {
+    credits.retain(|(_, amount)| *amount > 0);
+    if credits.len() < 1024 || credits.len() < balances.len() / 8 {
+        for (address, amount) in credits {
+            credit(balances, address, amount);
         }
-        match self.balances.get_mut(address) {
-            Some(balance) => *balance = balance.saturating_add(amount),
-            None => {
-                self.balances.insert(address.to_string(), amount);
+        return;
+    }
+    credits.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let old = std::mem::take(balances);
+    let mut merged: Vec<(String, u128)> = Vec::with_capacity(old.len() + credits.len());
+    let mut old = old.into_iter().peekable();
+    let mut credits = credits.into_iter().peekable();
+    loop {
+        let next = match (old.peek(), credits.peek()) {
+            (None, None) => break,
+            (Some(_), None) => old.next(),
+            (Some((k, _)), Some((c, _))) if k.as_str() < *c => old.next(),
+            (Some((k, _)), Some((c, a))) if k.as_str() == *c => {
+                let amount = *a;
+                credits.next();
+                old.next().map(|(k, v)| (k, v.saturating_add(amount)))
             }
+            (_, Some(_)) => credits.next().map(|(c, a)| (c.to_string(), a)),
+        };
+        let Some((key, amount)) = next else { break };
+        // A recipient credited twice in the run (several positions) is one entry.
+        match merged.last_mut() {
+            Some((last, total)) if *last == key => *total = total.saturating_add(amount),
+            _ => merged.push((key, amount)),
         }
     }
+    // Sorted input: the map is built in one pass.
+    *balances = merged.into_iter().collect();
+}
 
+fn credit(balances: &mut Balances, address: &str, amount: u128) {
+    if amount == 0 {
+        return;
+    }
+    match balances.get_mut(address) {
+        Some(balance) => *balance = balance.saturating_add(amount),
+        None => {
+            balances.insert(address.to_string(), amount);
+        }
+    }
+}
+
+impl State {
     /// Undoes an event's effects, newest first. False when they no longer fit the ledger.
     fn undo(&mut self, effects: &[Effect]) -> bool {
         for e in effects.iter().rev() {
@@ -496,6 +549,10 @@ impl Bridge {
     /// as they are at `from`: the next period that starts at or after the bridge start, or in
     /// which another tranche starts to accrue.
     fn run_end(&self, state: &State, from: u64, limit: u64) -> u64 {
+        if limit <= from.saturating_add(1) {
+            // One period due (the steady state): nothing to look for.
+            return limit;
+        }
         let c = &self.config;
         let mut end = limit;
         let mut consider = |k: u64| {
@@ -523,43 +580,86 @@ impl Bridge {
         end
     }
 
-    /// The bridged weights for period `k`: accruing principal × price × yield per position.
-    fn weights_at(&self, state: &State, k: u64) -> BTreeMap<String, BigUint> {
+    /// The bridged weights for period `k`: accruing principal × price × yield per position,
+    /// as position keys (in key order, borrowed from the ledger) and their weights.
+    fn weights_at<'s>(
+        &self,
+        positions: &'s BTreeMap<String, Vec<Tranche>>,
+        quotes: &BTreeMap<String, Quote>,
+        k: u64,
+    ) -> (Vec<&'s str>, Weights) {
         let c = &self.config;
-        let mut weights = BTreeMap::new();
         let start = self.period_start(k);
         if start < c.bridge_start {
-            return weights;
+            return (Vec::new(), Weights::Wide(Vec::new()));
         }
         let snapshot_time = start.saturating_add(c.period_ms);
-        let factors: BTreeMap<&str, BigUint> = state
-            .quotes
+        let accrues = |t: &Tranche| t.since.saturating_add(c.accrual_delay_ms) <= snapshot_time;
+        let factors: BTreeMap<&str, BigUint> = quotes
             .iter()
             .map(|(asset, q)| (asset.as_str(), &q.price * &q.yield_bps))
             .filter(|(_, f)| !f.is_zero())
             .collect();
-        for (key, tranches) in &state.positions {
-            let asset = key.split('|').nth(1).unwrap_or("");
-            let Some(factor) = factors.get(asset) else {
+        // Fixed width when every number fits (always, for real token amounts and quotes): no
+        // big-number allocation per position.
+        let wide_factors: Option<BTreeMap<&str, U256>> = factors
+            .iter()
+            .map(|(a, f)| to_u256(f).map(|f| (*a, f)))
+            .collect();
+        if let Some(wide_factors) = wide_factors {
+            let mut keys = Vec::new();
+            let mut weights = Vec::new();
+            let mut fits = true;
+            for (key, tranches) in positions {
+                let Some(factor) = wide_factors.get(asset_of(key)) else {
+                    continue;
+                };
+                let mut accruing = U256::ZERO;
+                for t in tranches.iter().filter(|t| accrues(t)) {
+                    match to_u256(&t.amount).and_then(|a| accruing.checked_add(a)) {
+                        Some(sum) => accruing = sum,
+                        None => fits = false,
+                    }
+                }
+                match accruing.checked_mul(*factor) {
+                    Some(w) if !w.is_zero() => {
+                        keys.push(key.as_str());
+                        weights.push(w);
+                    }
+                    Some(_) => {}
+                    None => fits = false,
+                }
+                if !fits {
+                    break;
+                }
+            }
+            if fits {
+                return (keys, Weights::Wide(weights));
+            }
+        }
+        let (mut keys, mut weights) = (Vec::new(), Vec::new());
+        for (key, tranches) in positions {
+            let Some(factor) = factors.get(asset_of(key)) else {
                 continue;
             };
             let accruing: BigUint = tranches
                 .iter()
-                .filter(|t| t.since.saturating_add(c.accrual_delay_ms) <= snapshot_time)
+                .filter(|t| accrues(t))
                 .map(|t| &t.amount)
                 .sum();
             if !accruing.is_zero() {
-                weights.insert(key.clone(), accruing * factor);
+                keys.push(key.as_str());
+                weights.push(accruing * factor);
             }
         }
-        weights
+        (keys, Weights::Big(weights))
     }
 
     /// Mints periods `from..to`, over which the weights do not change, as one split.
     fn mint_run(&self, state: &mut State, from: u64, to: u64, reports: &mut Vec<OutMessage>) {
         let c = &self.config;
-        let weights = self.weights_at(state, from);
-        let bridged = !weights.is_empty();
+        let (keys, weights) = self.weights_at(&state.positions, &state.quotes, from);
+        let bridged = !keys.is_empty();
         let mut minted = 0u128;
         let mut ar_pool = 0u128;
         for _ in from..to {
@@ -581,25 +681,42 @@ impl Bridge {
         let mut records = Vec::new();
         let mut paid = false;
         if bridge_pool > 0 {
-            let parts = split_u128(bridge_pool, &weights).unwrap_or_default();
-            for (key, amount) in parts {
+            let parts = match &weights {
+                Weights::Wide(w) => match split_u128_wide(bridge_pool, w) {
+                    Ok(Some(parts)) => parts,
+                    // The weights sum past 2^256.
+                    _ => {
+                        let big: Vec<BigUint> = w
+                            .iter()
+                            .map(|w| BigUint::from_bytes_le(&w.to_le_bytes::<32>()))
+                            .collect();
+                        split_u128_indexed(bridge_pool, &big.iter().collect::<Vec<_>>())
+                            .unwrap_or_default()
+                    }
+                },
+                Weights::Big(w) => split_u128_indexed(bridge_pool, &w.iter().collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            };
+            let mut credits = Vec::with_capacity(keys.len());
+            for (key, amount) in keys.iter().zip(parts) {
                 let mut it = key.split('|');
                 let (user, asset, recipient) = (
                     it.next().unwrap_or(""),
                     it.next().unwrap_or(""),
                     it.next().unwrap_or(""),
                 );
-                state.credit(recipient, amount);
+                credits.push((recipient, amount));
                 paid |= amount > 0;
                 if !c.report_to.is_empty() {
                     let principal = state
                         .positions
-                        .get(&key)
+                        .get(*key)
                         .map(|t| sum(t))
                         .unwrap_or_default();
                     records.push(json!({"Recipient": recipient, "Mint": amount.to_string(), "User": user, "Token": asset, "Amount": principal.to_string()}));
                 }
             }
+            credit_all(&mut state.balances, credits);
         }
         let holders: BTreeMap<String, BigUint> = state
             .snapshot
@@ -610,7 +727,7 @@ impl Bridge {
         match split_u128(ar_pool, &holders) {
             Ok(parts) if ar_pool > 0 => {
                 for (address, amount) in parts {
-                    state.credit(&address, amount);
+                    credit(&mut state.balances, &address, amount);
                     paid |= amount > 0;
                     if !c.report_to.is_empty() {
                         records.push(json!({"Recipient": address, "Mint": amount.to_string()}));

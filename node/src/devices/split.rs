@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use num_bigint::BigUint;
 use num_integer::Integer;
 use num_traits::Zero;
+use ruint::aliases::{U256, U512};
 
 /// Why a split cannot be made.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -26,37 +27,10 @@ pub fn largest_remainder(
     pool: &BigUint,
     weights: &BTreeMap<String, BigUint>,
 ) -> Result<BTreeMap<String, BigUint>, SplitError> {
-    let total: BigUint = weights.values().sum();
-    if total.is_zero() {
-        return Err(SplitError::NoWeight);
-    }
-    let mut parts = BTreeMap::new();
-    let mut remainders = Vec::with_capacity(weights.len());
-    let mut given = BigUint::zero();
-    for (key, weight) in weights {
-        let (part, remainder) = (pool * weight).div_rem(&total);
-        given += &part;
-        if !weight.is_zero() {
-            remainders.push((remainder, weight, key));
-        }
-        parts.insert(key.clone(), part);
-    }
-    // Fewer than `remainders.len()` units are left, so each goes to a different key.
-    let left = pool - &given;
-    remainders.sort_by(|a, b| {
-        (Reverse(&a.0), Reverse(a.1), a.2).cmp(&(Reverse(&b.0), Reverse(b.1), b.2))
-    });
-    let mut left = left;
-    for (_, _, key) in remainders {
-        if left.is_zero() {
-            break;
-        }
-        if let Some(part) = parts.get_mut(key) {
-            *part += 1u32;
-        }
-        left -= 1u32;
-    }
-    Ok(parts)
+    // Keys in map order are indices in ascending key order, so "smaller index" is "smaller key".
+    let list: Vec<&BigUint> = weights.values().collect();
+    let parts = split_indexed(pool, &list)?;
+    Ok(weights.keys().cloned().zip(parts).collect())
 }
 
 /// As [`largest_remainder`] for `u128` amounts (armstrongs); the weights may be any size.
@@ -64,15 +38,163 @@ pub fn split_u128(
     pool: u128,
     weights: &BTreeMap<String, BigUint>,
 ) -> Result<BTreeMap<String, u128>, SplitError> {
-    let parts = largest_remainder(&BigUint::from(pool), weights)?;
-    Ok(parts
-        .into_iter()
-        .map(|(k, v)| {
-            // Every part is at most the pool, which fits.
-            let v = u128::try_from(v).unwrap_or(u128::MAX);
-            (k, v)
-        })
-        .collect())
+    let list: Vec<&BigUint> = weights.values().collect();
+    let parts = split_u128_indexed(pool, &list)?;
+    Ok(weights.keys().cloned().zip(parts).collect())
+}
+
+/// Splits `pool` over weights given in key order (ties past the weight go to the smaller
+/// index); the parts come back in the same order.
+pub fn split_indexed(pool: &BigUint, weights: &[&BigUint]) -> Result<Vec<BigUint>, SplitError> {
+    let mut total = BigUint::zero();
+    for w in weights {
+        total += *w;
+    }
+    if total.is_zero() {
+        return Err(SplitError::NoWeight);
+    }
+    let mut parts = Vec::with_capacity(weights.len());
+    let mut remainders = Vec::with_capacity(weights.len());
+    let mut given = BigUint::zero();
+    for (index, weight) in weights.iter().enumerate() {
+        let (part, remainder) = (pool * *weight).div_rem(&total);
+        given += &part;
+        if !weight.is_zero() {
+            remainders.push((remainder, index));
+        }
+        parts.push(part);
+    }
+    // Fewer than `remainders.len()` units are left, so each goes to a different key.
+    let left = pool - &given;
+    for index in winners(&mut remainders, weights, &left) {
+        parts[index] += 1u32;
+    }
+    Ok(parts)
+}
+
+/// As [`split_indexed`] for a `u128` pool: the parts fit `u128` by construction. Weights of
+/// up to 256 bits summing to at most 2^256 take the fixed-width path ([`split_u128_wide`]).
+pub fn split_u128_indexed(pool: u128, weights: &[&BigUint]) -> Result<Vec<u128>, SplitError> {
+    let wide: Option<Vec<U256>> = weights.iter().map(|w| to_u256(w)).collect();
+    if let Some(wide) = wide
+        && let Some(parts) = split_u128_wide(pool, &wide)?
+    {
+        return Ok(parts);
+    }
+    let mut total = BigUint::zero();
+    for w in weights {
+        total += *w;
+    }
+    if total.is_zero() {
+        return Err(SplitError::NoWeight);
+    }
+    let big_pool = BigUint::from(pool);
+    let mut parts = Vec::with_capacity(weights.len());
+    let mut remainders = Vec::with_capacity(weights.len());
+    let mut given = 0u128;
+    for (index, weight) in weights.iter().enumerate() {
+        let (part, remainder) = (&big_pool * *weight).div_rem(&total);
+        // part ≤ pool, so it fits.
+        let part = u128::try_from(&part).unwrap_or(pool);
+        given += part;
+        if !weight.is_zero() {
+            remainders.push((remainder, index));
+        }
+        parts.push(part);
+    }
+    let left = BigUint::from(pool - given);
+    for index in winners(&mut remainders, weights, &left) {
+        parts[index] += 1;
+    }
+    Ok(parts)
+}
+
+/// `w` as a 256-bit integer, if it fits.
+pub fn to_u256(w: &BigUint) -> Option<U256> {
+    let mut limbs = [0u64; 4];
+    for (i, digit) in w.iter_u64_digits().enumerate() {
+        *limbs.get_mut(i)? = digit;
+    }
+    Some(U256::from_limbs(limbs))
+}
+
+/// The largest-remainder split of a `u128` pool over 256-bit weights without big-number
+/// allocations: the same result as [`split_indexed`] (same ties), or `None` when the weights
+/// sum past 2^256 (the caller then takes the big-number path).
+pub fn split_u128_wide(pool: u128, weights: &[U256]) -> Result<Option<Vec<u128>>, SplitError> {
+    let mut total = U256::ZERO;
+    for w in weights {
+        match total.checked_add(*w) {
+            Some(t) => total = t,
+            None => return Ok(None),
+        }
+    }
+    if total.is_zero() {
+        return Err(SplitError::NoWeight);
+    }
+    let widen = |v: &U256| U512::from_limbs_slice(v.as_limbs());
+    let (pool_wide, total_wide) = (U512::from(pool), widen(&total));
+    let mut parts = Vec::with_capacity(weights.len());
+    let mut remainders: Vec<(U256, usize)> = Vec::with_capacity(weights.len());
+    let mut given = 0u128;
+    for (index, weight) in weights.iter().enumerate() {
+        // pool < 2^128 and weight < 2^256: the product fits 512 bits.
+        let (part, remainder) = (pool_wide * widen(weight)).div_rem(total_wide);
+        // part ≤ pool and remainder < total: both narrow back.
+        let part = u128::try_from(part).unwrap_or(pool);
+        given += part;
+        if !weight.is_zero() {
+            let r = U256::checked_from_limbs_slice(&remainder.as_limbs()[..4]).unwrap_or(U256::MAX);
+            remainders.push((r, index));
+        }
+        parts.push(part);
+    }
+    let left = usize::try_from(pool - given)
+        .unwrap_or(usize::MAX)
+        .min(remainders.len());
+    if left > 0 {
+        let order = |a: &(U256, usize), b: &(U256, usize)| {
+            (Reverse(a.0), Reverse(weights[a.1]), a.1).cmp(&(
+                Reverse(b.0),
+                Reverse(weights[b.1]),
+                b.1,
+            ))
+        };
+        if left < remainders.len() {
+            remainders.select_nth_unstable_by(left - 1, order);
+        }
+        for (_, index) in &remainders[..left] {
+            parts[*index] += 1;
+        }
+    }
+    Ok(Some(parts))
+}
+
+/// The indices that get one of the `left` units: the `left` largest remainders, ties to the
+/// larger weight, then to the smaller index. Only the winners are selected (linear time), not
+/// the whole list sorted.
+fn winners(
+    remainders: &mut [(BigUint, usize)],
+    weights: &[&BigUint],
+    left: &BigUint,
+) -> Vec<usize> {
+    let left = usize::try_from(left)
+        .unwrap_or(usize::MAX)
+        .min(remainders.len());
+    if left == 0 {
+        return Vec::new();
+    }
+    let order = |a: &(BigUint, usize), b: &(BigUint, usize)| {
+        (Reverse(&a.0), Reverse(weights[a.1]), a.1).cmp(&(
+            Reverse(&b.0),
+            Reverse(weights[b.1]),
+            b.1,
+        ))
+    };
+    if left < remainders.len() {
+        remainders.select_nth_unstable_by(left - 1, order);
+    }
+    remainders[..left].iter().map(|(_, index)| *index).collect()
 }
 
 #[cfg(test)]
@@ -174,6 +296,37 @@ mod tests {
                         prop_assert!(diff < total, "key {} off by a unit or more", k);
                     }
                 }
+            }
+        }
+
+        #[test]
+        fn the_fixed_width_path_gives_the_big_number_split(
+            pool in any::<u128>(),
+            ws in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..33), 1..40),
+            ties in any::<bool>(),
+        ) {
+            // Equal weights (ties) are the interesting case for the order of the winners.
+            let mut weights: Vec<BigUint> = ws.iter().map(|w| big(w)).collect();
+            if ties {
+                let first = weights[0].clone();
+                for w in weights.iter_mut().step_by(2) {
+                    *w = first.clone();
+                }
+            }
+            let refs: Vec<&BigUint> = weights.iter().collect();
+            let by_big = split_indexed(&BigUint::from(pool), &refs);
+            let wide: Option<Vec<U256>> = weights.iter().map(to_u256).collect();
+            let wide = wide.expect("32 bytes fit 256 bits");
+            match (split_u128_wide(pool, &wide), by_big) {
+                (Ok(Some(parts)), Ok(expected)) => {
+                    let expected: Vec<u128> =
+                        expected.iter().map(|p| u128::try_from(p).unwrap()).collect();
+                    prop_assert_eq!(parts, expected);
+                }
+                // The weights summed past 2^256: the caller falls back.
+                (Ok(None), Ok(_)) => {}
+                (Err(a), Err(b)) => prop_assert_eq!(a, b),
+                (a, b) => prop_assert!(false, "paths disagree: {:?} vs {:?}", a, b),
             }
         }
     }
