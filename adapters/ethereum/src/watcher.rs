@@ -146,7 +146,7 @@ pub fn cursor_key(chain_id: u64, contract: &Address) -> String {
 struct Fetched {
     from: u64,
     to: u64,
-    logs: Vec<Log>,
+    logs: Arc<Vec<Log>>,
     end_hash: String,
 }
 
@@ -261,47 +261,26 @@ impl<P: Provider> Watcher<P> {
         action: &str,
         data: &Value,
     ) -> Result<DataItem, WatchError> {
-        let tags = vec![
-            Tag::new("Data-Protocol", "ao"),
-            Tag::new("Variant", "ao.TN.1"),
-            Tag::new("Type", "Message"),
-            Tag::new("Action", action),
-            Tag::new("Chain-Id", self.config.chain_id.to_string()),
-            Tag::new("Contract", format!("{:#x}", contract.address)),
-        ];
-        DataItem::sign(
-            self.signer.as_ref(),
-            Some(contract.mirror),
-            None,
-            tags,
-            data.to_string().into_bytes(),
-        )
-        .map_err(|e| WatchError::Node(e.to_string()))
+        self.builder().item(contract, action, data)
     }
 
     fn advanced(&self, cursor: &Cursor, number: u64, hash: String) -> Cursor {
-        let mut recent = cursor.recent.clone();
-        if !cursor.hash.is_empty() {
-            recent.push((cursor.number, cursor.hash.clone()));
-        }
-        let excess = recent.len().saturating_sub(self.config.reorg_window);
-        recent.drain(..excess);
-        Cursor {
-            number,
-            hash,
-            recent,
+        self.builder().advanced(cursor, number, hash)
+    }
+
+    fn builder(&self) -> ItemBuilder {
+        ItemBuilder {
+            signer: self.signer.clone(),
+            chain_id: self.config.chain_id,
+            events_per_item: self.config.events_per_item,
+            reorg_window: self.config.reorg_window,
         }
     }
 
-    async fn submit(
-        &self,
-        item: &DataItem,
-        key: String,
-        cursor: &Cursor,
-    ) -> Result<(), WatchError> {
+    async fn submit(&self, item: DataItem, key: String, cursor: &Cursor) -> Result<(), WatchError> {
         let value = serde_json::to_vec(cursor).map_err(|e| WatchError::Node(e.to_string()))?;
         self.node
-            .submit_with_meta(item.to_bytes(), vec![(key, value)])
+            .submit_own_with_meta(item, vec![(key, value)])
             .await
             .map_err(|e| WatchError::Node(e.to_string()))?;
         Ok(())
@@ -346,7 +325,7 @@ impl<P: Provider> Watcher<P> {
         let item = self.item(contract, "Chain-Reorg", &data)?;
         tracing::warn!(chain = self.config.chain_id, contract = %contract.address, from = number + 1, "reorg: retracting orphaned events");
         self.submit(
-            &item,
+            item,
             cursor_key(self.config.chain_id, &contract.address),
             &rewound,
         )
@@ -390,7 +369,7 @@ impl<P: Provider> Watcher<P> {
             Some(end) => Fetch::Got(Fetched {
                 from,
                 to,
-                logs,
+                logs: Arc::new(logs),
                 end_hash: format!("{end:#x}"),
             }),
             // The chain moved under the query: read it again.
@@ -472,7 +451,8 @@ impl<P: Provider> Watcher<P> {
     }
 
     /// Delivers a fetched range to every contract's mirror; a contract with nothing in it has
-    /// its cursor moved to the range end.
+    /// its cursor moved to the range end. Decoding and signing run on a blocking thread, so
+    /// the next range's response is read meanwhile.
     async fn deliver_range(
         &self,
         fetched: &Fetched,
@@ -481,33 +461,29 @@ impl<P: Provider> Watcher<P> {
         let (mut items, mut events) = (0, 0);
         let mut idle = Batch::new();
         for (contract, cursor) in self.config.contracts.iter().zip(cursors) {
-            let mine: Vec<&Log> = fetched
-                .logs
-                .iter()
-                .filter(|l| {
-                    l.address() == contract.address
-                        && !l.removed
-                        && l.block_number.is_some_and(|n| n > cursor.number)
-                })
-                .collect();
             let key = cursor_key(self.config.chain_id, &contract.address);
-            let (i, e) = self
-                .deliver(
-                    contract,
-                    &cursor,
-                    &mine,
-                    fetched.to,
-                    &fetched.end_hash,
-                    &key,
-                )
-                .await?;
-            items += i;
-            events += e;
-            if i == 0 && cursor.number < fetched.to {
+            let (builder, logs, to, end_hash) = (
+                self.builder(),
+                fetched.logs.clone(),
+                fetched.to,
+                fetched.end_hash.clone(),
+            );
+            let (c, start) = (contract.clone(), cursor.clone());
+            let built = tokio::task::spawn_blocking(move || {
+                builder.build(&c, &start, &logs, to, &end_hash)
+            })
+            .await
+            .map_err(|e| WatchError::Node(e.to_string()))??;
+            if built.is_empty() && cursor.number < fetched.to {
                 let next = self.advanced(&cursor, fetched.to, fetched.end_hash.clone());
                 let value =
                     serde_json::to_vec(&next).map_err(|e| WatchError::Node(e.to_string()))?;
                 idle.put_meta(&key, &value);
+            }
+            for (item, next, count) in built {
+                self.submit(item, key.clone(), &next).await?;
+                items += 1;
+                events += count;
             }
         }
         if !idle.is_empty() {
@@ -515,69 +491,6 @@ impl<P: Provider> Watcher<P> {
                 .store()
                 .apply(&idle)
                 .map_err(|e| WatchError::Node(e.to_string()))?;
-        }
-        Ok((items, events))
-    }
-
-    /// Delivers one contract's logs of a range in items that end at block boundaries, each
-    /// with the cursor it completes.
-    async fn deliver(
-        &self,
-        contract: &WatchedContract,
-        cursor: &Cursor,
-        logs: &[&Log],
-        to: u64,
-        end_hash: &str,
-        key: &str,
-    ) -> Result<(usize, usize), WatchError> {
-        // Group by block, in chain order.
-        let mut blocks: BTreeMap<u64, (String, Vec<Value>)> = BTreeMap::new();
-        for log in logs {
-            match chain_event(log) {
-                Ok(event) => {
-                    let number = event["blockNumber"].as_u64().unwrap_or(0);
-                    let hash = event["blockHash"].as_str().unwrap_or("").to_string();
-                    blocks
-                        .entry(number)
-                        .or_insert_with(|| (hash, Vec::new()))
-                        .1
-                        .push(event);
-                }
-                Err(e) => {
-                    tracing::debug!(contract = %contract.address, reason = %e, "log not mirrored");
-                }
-            }
-        }
-        if blocks.is_empty() {
-            return Ok((0, 0));
-        }
-        let mut cursor = cursor.clone();
-        let mut pending: Vec<Value> = Vec::new();
-        let mut items = 0;
-        let mut events = 0;
-        let last_block = blocks.keys().next_back().copied().unwrap_or(to);
-        for (number, (hash, mut list)) in blocks {
-            list.sort_by_key(|e| e["logIndex"].as_u64().unwrap_or(0));
-            pending.append(&mut list);
-            let last = number == last_block;
-            if pending.len() < self.config.events_per_item && !last {
-                continue;
-            }
-            // The final item also covers the quiet blocks up to the range end.
-            let (through, through_hash) = if last {
-                (to, end_hash.to_string())
-            } else {
-                (number, hash)
-            };
-            let data =
-                json!({"events": pending, "head": {"number": through, "hash": through_hash}});
-            let item = self.item(contract, "Chain-Event", &data)?;
-            let next = self.advanced(&cursor, through, through_hash);
-            self.submit(&item, key.to_string(), &next).await?;
-            events += pending.len();
-            items += 1;
-            pending.clear();
-            cursor = next;
         }
         Ok((items, events))
     }
@@ -622,6 +535,117 @@ impl<P: Provider> Watcher<P> {
                 _ = woken => {}
             }
         }
+    }
+}
+
+/// Turns a contract's logs into signed `Chain-Event` items; owned, so it runs on a blocking
+/// thread.
+#[derive(Clone)]
+struct ItemBuilder {
+    signer: Arc<Ed25519Signer>,
+    chain_id: u64,
+    events_per_item: usize,
+    reorg_window: usize,
+}
+
+impl ItemBuilder {
+    fn item(
+        &self,
+        contract: &WatchedContract,
+        action: &str,
+        data: &Value,
+    ) -> Result<DataItem, WatchError> {
+        let tags = vec![
+            Tag::new("Data-Protocol", "ao"),
+            Tag::new("Variant", "ao.TN.1"),
+            Tag::new("Type", "Message"),
+            Tag::new("Action", action),
+            Tag::new("Chain-Id", self.chain_id.to_string()),
+            Tag::new("Contract", format!("{:#x}", contract.address)),
+        ];
+        DataItem::sign(
+            self.signer.as_ref(),
+            Some(contract.mirror),
+            None,
+            tags,
+            data.to_string().into_bytes(),
+        )
+        .map_err(|e| WatchError::Node(e.to_string()))
+    }
+
+    fn advanced(&self, cursor: &Cursor, number: u64, hash: String) -> Cursor {
+        let mut recent = cursor.recent.clone();
+        if !cursor.hash.is_empty() {
+            recent.push((cursor.number, cursor.hash.clone()));
+        }
+        let excess = recent.len().saturating_sub(self.reorg_window);
+        recent.drain(..excess);
+        Cursor {
+            number,
+            hash,
+            recent,
+        }
+    }
+
+    /// The contract's logs of a range (past its cursor) as items that end at block
+    /// boundaries, each with the cursor it completes and its event count.
+    fn build(
+        &self,
+        contract: &WatchedContract,
+        cursor: &Cursor,
+        logs: &[Log],
+        to: u64,
+        end_hash: &str,
+    ) -> Result<Vec<(DataItem, Cursor, usize)>, WatchError> {
+        // Group by block, in chain order.
+        let mut blocks: BTreeMap<u64, (String, Vec<Value>)> = BTreeMap::new();
+        let mine = logs.iter().filter(|l| {
+            l.address() == contract.address
+                && !l.removed
+                && l.block_number.is_some_and(|n| n > cursor.number)
+        });
+        for log in mine {
+            match chain_event(log) {
+                Ok(event) => {
+                    let number = event["blockNumber"].as_u64().unwrap_or(0);
+                    let hash = event["blockHash"].as_str().unwrap_or("").to_string();
+                    blocks
+                        .entry(number)
+                        .or_insert_with(|| (hash, Vec::new()))
+                        .1
+                        .push(event);
+                }
+                Err(e) => {
+                    tracing::debug!(contract = %contract.address, reason = %e, "log not mirrored");
+                }
+            }
+        }
+        let mut built = Vec::new();
+        let mut cursor = cursor.clone();
+        let mut pending: Vec<Value> = Vec::new();
+        let last_block = blocks.keys().next_back().copied().unwrap_or(to);
+        for (number, (hash, mut list)) in blocks {
+            list.sort_by_key(|e| e["logIndex"].as_u64().unwrap_or(0));
+            pending.append(&mut list);
+            let last = number == last_block;
+            if pending.len() < self.events_per_item && !last {
+                continue;
+            }
+            // The final item also covers the quiet blocks up to the range end.
+            let (through, through_hash) = if last {
+                (to, end_hash.to_string())
+            } else {
+                (number, hash)
+            };
+            let data =
+                json!({"events": pending, "head": {"number": through, "hash": through_hash}});
+            let item = self.item(contract, "Chain-Event", &data)?;
+            let next = self.advanced(&cursor, through, through_hash);
+            built.push((item, next.clone(), pending.len()));
+            pending.clear();
+            cursor = next;
+        }
+        Ok(built)
     }
 }
 

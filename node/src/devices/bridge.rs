@@ -153,6 +153,18 @@ struct Tranche {
     amount: BigUint,
 }
 
+/// One (depositor, asset, recipient) position.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Position {
+    /// Deposits by scheduled time, oldest first.
+    tranches: Vec<Tranche>,
+    /// AO minted to the recipient for this position while it is open. Kept here so a period
+    /// credits a million positions in one sequential pass; moved to `balances` when the
+    /// position closes.
+    #[serde(with = "dec")]
+    minted: u128,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Quote {
     #[serde(with = "dec")]
@@ -185,7 +197,7 @@ struct State {
     unpaid_periods: u64,
     #[serde(with = "dec_values")]
     balances: Balances,
-    positions: BTreeMap<String, Vec<Tranche>>,
+    positions: BTreeMap<String, Position>,
     last_stake: BTreeMap<String, i64>,
     effects: BTreeMap<String, Vec<Effect>>,
     quotes: BTreeMap<String, Quote>,
@@ -408,45 +420,6 @@ fn asset_of(key: &str) -> &str {
     key.split('|').nth(1).unwrap_or("")
 }
 
-/// Credits many recipients at once. A run that pays a large share of all recipients (a
-/// ledger of a million positions) is merged in recipient order and the map rebuilt in one
-/// pass, instead of a million scattered inserts.
-fn credit_all(balances: &mut Balances, mut credits: Vec<(&str, u128)>) {
-    credits.retain(|(_, amount)| *amount > 0);
-    if credits.len() < 1024 || credits.len() < balances.len() / 8 {
-        for (address, amount) in credits {
-            credit(balances, address, amount);
-        }
-        return;
-    }
-    credits.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let old = std::mem::take(balances);
-    let mut merged: Vec<(String, u128)> = Vec::with_capacity(old.len() + credits.len());
-    let mut old = old.into_iter().peekable();
-    let mut credits = credits.into_iter().peekable();
-    loop {
-        let next = match (old.peek(), credits.peek()) {
-            (None, None) => break,
-            (Some(_), None) => old.next(),
-            (Some((k, _)), Some((c, _))) if k.as_str() < *c => old.next(),
-            (Some((k, _)), Some((c, a))) if k.as_str() == *c => {
-                let amount = *a;
-                credits.next();
-                old.next().map(|(k, v)| (k, v.saturating_add(amount)))
-            }
-            (_, Some(_)) => credits.next().map(|(c, a)| (c.to_string(), a)),
-        };
-        let Some((key, amount)) = next else { break };
-        // A recipient credited twice in the run (several positions) is one entry.
-        match merged.last_mut() {
-            Some((last, total)) if *last == key => *total = total.saturating_add(amount),
-            _ => merged.push((key, amount)),
-        }
-    }
-    // Sorted input: the map is built in one pass.
-    *balances = merged.into_iter().collect();
-}
-
 fn credit(balances: &mut Balances, address: &str, amount: u128) {
     if amount == 0 {
         return;
@@ -459,20 +432,62 @@ fn credit(balances: &mut Balances, address: &str, amount: u128) {
     }
 }
 
+/// The recipient of a `user|asset|recipient` position key.
+fn recipient_of_key(key: &str) -> &str {
+    key.rsplit('|').next().unwrap_or("")
+}
+
 impl State {
+    /// Removes `key` if it holds nothing any more; what was minted to it stays the
+    /// recipient's, in `balances`.
+    fn close_if_empty(&mut self, key: &str) {
+        if self
+            .positions
+            .get(key)
+            .is_some_and(|p| p.tranches.is_empty())
+            && let Some(closed) = self.positions.remove(key)
+        {
+            credit(&mut self.balances, recipient_of_key(key), closed.minted);
+        }
+    }
+
+    /// The recipient's whole balance: closed positions and AR mints, plus open positions.
+    fn balance(&self, recipient: &str) -> u128 {
+        let open: u128 = self
+            .positions
+            .iter()
+            .filter(|(k, _)| recipient_of_key(k) == recipient)
+            .map(|(_, p)| p.minted)
+            .sum();
+        self.balances.get(recipient).copied().unwrap_or(0) + open
+    }
+
+    /// Every recipient's balance.
+    fn all_balances(&self) -> BTreeMap<String, u128> {
+        let mut all = self.balances.clone();
+        for (key, p) in &self.positions {
+            if p.minted > 0 {
+                credit(&mut all, recipient_of_key(key), p.minted);
+            }
+        }
+        all
+    }
+
     /// Undoes an event's effects, newest first. False when they no longer fit the ledger.
     fn undo(&mut self, effects: &[Effect]) -> bool {
         for e in effects.iter().rev() {
-            let tranches = self.positions.entry(e.position.clone()).or_default();
+            let tranches = &mut self
+                .positions
+                .entry(e.position.clone())
+                .or_default()
+                .tranches;
             let ok = if e.added {
                 remove_tranche(tranches, e.since, &e.amount)
             } else {
                 add_tranche(tranches, e.since, &e.amount);
                 true
             };
-            if tranches.is_empty() {
-                self.positions.remove(&e.position);
-            }
+            self.close_if_empty(&e.position);
             if !ok {
                 return false;
             }
@@ -570,8 +585,8 @@ impl Bridge {
         };
         consider(bridge_period);
         // Before the bridge start no tranche weighs anything, so none breaks a run there.
-        for tranches in state.positions.values() {
-            for t in tranches {
+        for position in state.positions.values() {
+            for t in &position.tranches {
                 let accrues =
                     self.first_period_ending_by(t.since.saturating_add(c.accrual_delay_ms));
                 consider(accrues.max(bridge_period));
@@ -582,12 +597,12 @@ impl Bridge {
 
     /// The bridged weights for period `k`: accruing principal × price × yield per position,
     /// as position keys (in key order, borrowed from the ledger) and their weights.
-    fn weights_at<'s>(
+    fn weights_at(
         &self,
-        positions: &'s BTreeMap<String, Vec<Tranche>>,
+        positions: &BTreeMap<String, Position>,
         quotes: &BTreeMap<String, Quote>,
         k: u64,
-    ) -> (Vec<&'s str>, Weights) {
+    ) -> (Vec<usize>, Weights) {
         let c = &self.config;
         let start = self.period_start(k);
         if start < c.bridge_start {
@@ -610,12 +625,12 @@ impl Bridge {
             let mut keys = Vec::new();
             let mut weights = Vec::new();
             let mut fits = true;
-            for (key, tranches) in positions {
+            for (ordinal, (key, position)) in positions.iter().enumerate() {
                 let Some(factor) = wide_factors.get(asset_of(key)) else {
                     continue;
                 };
                 let mut accruing = U256::ZERO;
-                for t in tranches.iter().filter(|t| accrues(t)) {
+                for t in position.tranches.iter().filter(|t| accrues(t)) {
                     match to_u256(&t.amount).and_then(|a| accruing.checked_add(a)) {
                         Some(sum) => accruing = sum,
                         None => fits = false,
@@ -623,7 +638,7 @@ impl Bridge {
                 }
                 match accruing.checked_mul(*factor) {
                     Some(w) if !w.is_zero() => {
-                        keys.push(key.as_str());
+                        keys.push(ordinal);
                         weights.push(w);
                     }
                     Some(_) => {}
@@ -638,17 +653,18 @@ impl Bridge {
             }
         }
         let (mut keys, mut weights) = (Vec::new(), Vec::new());
-        for (key, tranches) in positions {
+        for (ordinal, (key, position)) in positions.iter().enumerate() {
             let Some(factor) = factors.get(asset_of(key)) else {
                 continue;
             };
-            let accruing: BigUint = tranches
+            let accruing: BigUint = position
+                .tranches
                 .iter()
                 .filter(|t| accrues(t))
                 .map(|t| &t.amount)
                 .sum();
             if !accruing.is_zero() {
-                keys.push(key.as_str());
+                keys.push(ordinal);
                 weights.push(accruing * factor);
             }
         }
@@ -697,26 +713,25 @@ impl Bridge {
                 Weights::Big(w) => split_u128_indexed(bridge_pool, &w.iter().collect::<Vec<_>>())
                     .unwrap_or_default(),
             };
-            let mut credits = Vec::with_capacity(keys.len());
-            for (key, amount) in keys.iter().zip(parts) {
-                let mut it = key.split('|');
-                let (user, asset, recipient) = (
-                    it.next().unwrap_or(""),
-                    it.next().unwrap_or(""),
-                    it.next().unwrap_or(""),
-                );
-                credits.push((recipient, amount));
+            // One sequential pass: the weighted positions come in key order.
+            let mut due = keys.iter().copied().zip(parts).peekable();
+            for (ordinal, (key, position)) in state.positions.iter_mut().enumerate() {
+                let Some((_, amount)) = due.next_if(|(o, _)| *o == ordinal) else {
+                    continue;
+                };
+                position.minted = position.minted.saturating_add(amount);
                 paid |= amount > 0;
                 if !c.report_to.is_empty() {
-                    let principal = state
-                        .positions
-                        .get(*key)
-                        .map(|t| sum(t))
-                        .unwrap_or_default();
+                    let mut it = key.split('|');
+                    let (user, asset, recipient) = (
+                        it.next().unwrap_or(""),
+                        it.next().unwrap_or(""),
+                        it.next().unwrap_or(""),
+                    );
+                    let principal = sum(&position.tranches);
                     records.push(json!({"Recipient": recipient, "Mint": amount.to_string(), "User": user, "Token": asset, "Amount": principal.to_string()}));
                 }
             }
-            credit_all(&mut state.balances, credits);
         }
         let holders: BTreeMap<String, BigUint> = state
             .snapshot
@@ -812,7 +827,11 @@ impl Bridge {
                     recipient.ok_or(format!("event {i}: a stake names no recipient"))?;
                 let position = position_key(&user, asset, &recipient);
                 add_tranche(
-                    state.positions.entry(position.clone()).or_default(),
+                    &mut state
+                        .positions
+                        .entry(position.clone())
+                        .or_default()
+                        .tranches,
                     msg.timestamp,
                     &amount,
                 );
@@ -859,7 +878,7 @@ impl Bridge {
         let held: BigUint = order
             .iter()
             .filter_map(|k| state.positions.get(k))
-            .map(|t| sum(t))
+            .map(|p| sum(&p.tranches))
             .sum();
         if held < amount {
             return Err(format!(
@@ -869,7 +888,7 @@ impl Bridge {
         let mut left = amount;
         let mut effects = Vec::new();
         for key in order {
-            let Some(tranches) = state.positions.get_mut(&key) else {
+            let Some(tranches) = state.positions.get_mut(&key).map(|p| &mut p.tranches) else {
                 continue;
             };
             while !left.is_zero() {
@@ -893,9 +912,7 @@ impl Bridge {
                     tranches.pop();
                 }
             }
-            if tranches.is_empty() {
-                state.positions.remove(&key);
-            }
+            state.close_if_empty(&key);
             if left.is_zero() {
                 break;
             }
@@ -970,19 +987,14 @@ impl Bridge {
     }
 
     fn balance_of(&self, state: &State, address: &str) -> String {
-        state
-            .balances
-            .get(address)
-            .copied()
-            .unwrap_or(0)
-            .to_string()
+        state.balance(address).to_string()
     }
 
     fn info(&self, state: &State) -> Value {
         let mut totals: BTreeMap<String, BigUint> = BTreeMap::new();
         for (key, tranches) in &state.positions {
             let asset = key.split('|').nth(1).unwrap_or("").to_string();
-            *totals.entry(asset).or_default() += sum(tranches);
+            *totals.entry(asset).or_default() += sum(&tranches.tranches);
         }
         let c = &self.config;
         json!({
@@ -1017,7 +1029,7 @@ impl Bridge {
                     .last_stake
                     .get(&format!("{}{asset}", prefix))
                     .map(|s| s.saturating_add(self.config.locks.get(asset).copied().unwrap_or(0)));
-                json!({"asset": asset, "recipient": it.next().unwrap_or(""), "principal": sum(t).to_string(), "unlocksAt": unlocks})
+                json!({"asset": asset, "recipient": it.next().unwrap_or(""), "principal": sum(&t.tranches).to_string(), "minted": t.minted.to_string(), "unlocksAt": unlocks})
             })
             .collect();
         json!(list)
@@ -1075,9 +1087,9 @@ impl Device for Bridge {
                 }
                 "Balances" => json!(
                     state
-                        .balances
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.to_string()))
+                        .all_balances()
+                        .into_iter()
+                        .map(|(k, v)| (k, v.to_string()))
                         .collect::<BTreeMap<_, _>>()
                 ),
                 "Info" => self.info(&state),
