@@ -255,15 +255,6 @@ impl<P: Provider> Watcher<P> {
             .map(|b| b.header.hash))
     }
 
-    fn item(
-        &self,
-        contract: &WatchedContract,
-        action: &str,
-        data: &Value,
-    ) -> Result<DataItem, WatchError> {
-        self.builder().item(contract, action, data)
-    }
-
     fn advanced(&self, cursor: &Cursor, number: u64, hash: String) -> Cursor {
         self.builder().advanced(cursor, number, hash)
     }
@@ -322,7 +313,7 @@ impl<P: Provider> Watcher<P> {
             recent: cursor.recent[..i].to_vec(),
         };
         let data = json!({"fromBlock": number + 1, "head": {"number": number, "hash": hash}});
-        let item = self.item(contract, "Chain-Reorg", &data)?;
+        let item = self.builder().item(contract, "Chain-Reorg", &data)?;
         tracing::warn!(chain = self.config.chain_id, contract = %contract.address, from = number + 1, "reorg: retracting orphaned events");
         self.submit(
             item,

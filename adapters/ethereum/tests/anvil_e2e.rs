@@ -309,29 +309,13 @@ async fn reorgs_at_depths_1_to_5(finality: Finality) -> (Mirrored, Vec<B256>, Ve
     let mut orphaned = Vec::new();
     for depth in 1..=5u64 {
         // An event that survives: buried under more blocks than the reorg reaches.
-        let r = mined(
-            &provider,
-            burst
-                .burst(U256::from(2), U256::from(1000 * depth), ar)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let r = burst_stakes(&burst, 2, 1000 * depth, ar).await;
         kept.push(r.transaction_hash);
         mine(&provider, 8).await;
         catch_up(&mut w).await;
         // An event in the newest block, which a reorg of `depth` blocks orphans.
         mine(&provider, depth - 1).await;
-        let r = mined(
-            &provider,
-            burst
-                .burst(U256::from(3), U256::from(depth), ar)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let r = burst_stakes(&burst, 3, depth, ar).await;
         assert_eq!(
             r.block_number,
             Some(provider.get_block_number().await.unwrap())
@@ -598,15 +582,7 @@ async fn ingestion_through_a_flaky_rpc_loses_nothing(status: u16) {
     let ar = B256::repeat_byte(7);
     let mut sent = Vec::new();
     for i in 0..30u64 {
-        let r = mined(
-            &provider,
-            burst
-                .burst(U256::from(10), U256::from(100 * i), ar)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let r = burst_stakes(&burst, 10, 100 * i, ar).await;
         sent.push(r.transaction_hash);
         mine(&provider, i % 3).await;
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use alloy::network::Ethereum;
 use alloy::node_bindings::{Anvil, AnvilInstance};
-use alloy::primitives::B256;
+use alloy::primitives::{B256, U256};
 use alloy::providers::{PendingTransactionBuilder, Provider};
 use alloy::rpc::types::TransactionReceipt;
 use alloy::sol;
@@ -116,6 +116,21 @@ pub async fn mined<P: Provider>(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("transaction {hash} was not mined in 10 s");
+}
+
+/// `count` bridge-shaped stakes from the burst contract in one transaction, mined.
+pub async fn burst_stakes<P: Provider>(
+    contract: &DevEventBurst::DevEventBurstInstance<P>,
+    count: u64,
+    first: u64,
+    arweave: B256,
+) -> TransactionReceipt {
+    let pending = contract
+        .burst(U256::from(count), U256::from(first), arweave)
+        .send()
+        .await
+        .unwrap();
+    mined(contract.provider(), pending).await
 }
 
 /// Mines `n` blocks.
