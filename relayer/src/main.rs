@@ -84,7 +84,7 @@ struct NodeArgs {
     #[arg(long, default_value_t = DEFAULT_BODY_LIMIT)]
     body_limit: usize,
     /// The relayer configuration (TOML): the chains to watch and their contracts. Without it
-    /// the node runs alone. See docs/configuration.md.
+    /// the node runs alone. See docs/ethereum.md.
     #[arg(long, env = "AOLINK_CONFIG")]
     config: Option<PathBuf>,
 }
