@@ -202,7 +202,25 @@ impl<P: Provider> Watcher<P> {
 
     /// Runs an RPC call, retrying failures (errors, timeouts, 429s) with a short exponential
     /// pause, up to `rpc_attempts` times.
-    async fn with_retries<T, E, F, Fut>(&self, what: &str, mut call: F) -> Result<T, WatchError>
+    async fn with_retries<T, E, F, Fut>(&self, what: &str, call: F) -> Result<T, WatchError>
+    where
+        E: std::fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        self.retrying(what, |_| false, call)
+            .await
+            .map_err(|(_, e)| e)
+    }
+
+    /// As [`Self::with_retries`], but an error `refused` recognises is not retried: it comes
+    /// back at once, marked `true`.
+    async fn retrying<T, E, F, Fut>(
+        &self,
+        what: &str,
+        refused: impl Fn(&str) -> bool,
+        mut call: F,
+    ) -> Result<T, (bool, WatchError)>
     where
         E: std::fmt::Display,
         F: FnMut() -> Fut,
@@ -211,16 +229,20 @@ impl<P: Provider> Watcher<P> {
         let mut pause = Duration::from_millis(50);
         let mut attempt = 1;
         loop {
-            match call().await {
+            let error = match call().await {
                 Ok(v) => return Ok(v),
-                Err(e) if attempt < self.config.rpc_attempts => {
-                    tracing::debug!(chain = self.config.chain_id, call = what, attempt, error = %e, "rpc call failed; retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(2));
-                    attempt += 1;
-                }
-                Err(e) => return Err(WatchError::Rpc(format!("{what}: {e}"))),
+                Err(e) => e.to_string(),
+            };
+            if refused(&error) {
+                return Err((true, WatchError::Rpc(format!("{what}: {error}"))));
             }
+            if attempt >= self.config.rpc_attempts {
+                return Err((false, WatchError::Rpc(format!("{what}: {error}"))));
+            }
+            tracing::debug!(chain = self.config.chain_id, call = what, attempt, %error, "rpc call failed; retrying");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+            attempt += 1;
         }
     }
 
@@ -337,23 +359,18 @@ impl<P: Provider> Watcher<P> {
             )
             .from_block(from)
             .to_block(to);
-        let mut attempt = 1;
-        let mut pause = Duration::from_millis(50);
-        let logs = loop {
-            match self.provider.get_logs(&filter).await {
-                Ok(logs) => break logs,
-                Err(e) if is_range_complaint(&e.to_string()) => {
-                    tracing::debug!(chain = self.config.chain_id, from, to, error = %e, "eth_getLogs range too large; shrinking");
-                    return Ok(Fetch::TooLarge);
-                }
-                Err(e) if attempt < self.config.rpc_attempts => {
-                    tracing::debug!(chain = self.config.chain_id, attempt, error = %e, "eth_getLogs failed; retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(2));
-                    attempt += 1;
-                }
-                Err(e) => return Err(WatchError::Rpc(format!("eth_getLogs: {e}"))),
+        let logs = match self
+            .retrying("eth_getLogs", is_range_complaint, || {
+                self.provider.get_logs(&filter)
+            })
+            .await
+        {
+            Ok(logs) => logs,
+            Err((true, e)) => {
+                tracing::debug!(chain = self.config.chain_id, from, to, error = %e, "eth_getLogs range too large; shrinking");
+                return Ok(Fetch::TooLarge);
             }
+            Err((false, e)) => return Err(e),
         };
         let after = self.hash_of(to).await?;
         Ok(match before.filter(|b| Some(*b) == after) {

@@ -52,7 +52,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::mint::{self, Rate};
-use super::split::{split_u128, split_u128_indexed, split_u128_wide, to_u256};
+use super::split::{split_u128, split_u128_indexed, split_u128_u256, to_u256};
 use super::{Device, DeviceEnv, DeviceError, Message, OutMessage, Outbox, Reply};
 
 /// The device name in a process's `Device` tag.
@@ -596,7 +596,7 @@ impl Bridge {
     }
 
     /// The bridged weights for period `k`: accruing principal × price × yield per position,
-    /// as position keys (in key order, borrowed from the ledger) and their weights.
+    /// as the ordinals of the weighted positions (in key order) and their weights.
     fn weights_at(
         &self,
         positions: &BTreeMap<String, Position>,
@@ -698,21 +698,10 @@ impl Bridge {
         let mut paid = false;
         if bridge_pool > 0 {
             let parts = match &weights {
-                Weights::Wide(w) => match split_u128_wide(bridge_pool, w) {
-                    Ok(Some(parts)) => parts,
-                    // The weights sum past 2^256.
-                    _ => {
-                        let big: Vec<BigUint> = w
-                            .iter()
-                            .map(|w| BigUint::from_bytes_le(&w.to_le_bytes::<32>()))
-                            .collect();
-                        split_u128_indexed(bridge_pool, &big.iter().collect::<Vec<_>>())
-                            .unwrap_or_default()
-                    }
-                },
-                Weights::Big(w) => split_u128_indexed(bridge_pool, &w.iter().collect::<Vec<_>>())
-                    .unwrap_or_default(),
-            };
+                Weights::Wide(w) => split_u128_u256(bridge_pool, w),
+                Weights::Big(w) => split_u128_indexed(bridge_pool, &w.iter().collect::<Vec<_>>()),
+            }
+            .unwrap_or_default();
             // One sequential pass: the weighted positions come in key order.
             let mut due = keys.iter().copied().zip(parts).peekable();
             for (ordinal, (key, position)) in state.positions.iter_mut().enumerate() {

@@ -72,41 +72,39 @@ pub fn split_indexed(pool: &BigUint, weights: &[&BigUint]) -> Result<Vec<BigUint
     Ok(parts)
 }
 
-/// As [`split_indexed`] for a `u128` pool: the parts fit `u128` by construction. Weights of
-/// up to 256 bits summing to at most 2^256 take the fixed-width path ([`split_u128_wide`]).
+/// As [`split_indexed`] for a `u128` pool (the parts fit `u128` by construction). Weights of
+/// up to 256 bits take the fixed-width path.
 pub fn split_u128_indexed(pool: u128, weights: &[&BigUint]) -> Result<Vec<u128>, SplitError> {
-    let wide: Option<Vec<U256>> = weights.iter().map(|w| to_u256(w)).collect();
-    if let Some(wide) = wide
-        && let Some(parts) = split_u128_wide(pool, &wide)?
+    match weights
+        .iter()
+        .map(|w| to_u256(w))
+        .collect::<Option<Vec<U256>>>()
     {
+        Some(wide) => split_u128_u256(pool, &wide),
+        None => split_u128_big(pool, weights),
+    }
+}
+
+/// As [`split_indexed`] for a `u128` pool over 256-bit weights: without big-number
+/// allocations unless the weights sum past 2^256.
+pub fn split_u128_u256(pool: u128, weights: &[U256]) -> Result<Vec<u128>, SplitError> {
+    if let Some(parts) = split_u128_wide(pool, weights)? {
         return Ok(parts);
     }
-    let mut total = BigUint::zero();
-    for w in weights {
-        total += *w;
-    }
-    if total.is_zero() {
-        return Err(SplitError::NoWeight);
-    }
-    let big_pool = BigUint::from(pool);
-    let mut parts = Vec::with_capacity(weights.len());
-    let mut remainders = Vec::with_capacity(weights.len());
-    let mut given = 0u128;
-    for (index, weight) in weights.iter().enumerate() {
-        let (part, remainder) = (&big_pool * *weight).div_rem(&total);
-        // part ≤ pool, so it fits.
-        let part = u128::try_from(&part).unwrap_or(pool);
-        given += part;
-        if !weight.is_zero() {
-            remainders.push((remainder, index));
-        }
-        parts.push(part);
-    }
-    let left = BigUint::from(pool - given);
-    for index in winners(&mut remainders, weights, &left) {
-        parts[index] += 1;
-    }
-    Ok(parts)
+    let big: Vec<BigUint> = weights
+        .iter()
+        .map(|w| BigUint::from_bytes_le(&w.to_le_bytes::<32>()))
+        .collect();
+    split_u128_big(pool, &big.iter().collect::<Vec<_>>())
+}
+
+fn split_u128_big(pool: u128, weights: &[&BigUint]) -> Result<Vec<u128>, SplitError> {
+    let parts = split_indexed(&BigUint::from(pool), weights)?;
+    // Every part is at most the pool, which fits.
+    Ok(parts
+        .iter()
+        .map(|p| u128::try_from(p).unwrap_or(pool))
+        .collect())
 }
 
 /// `w` as a 256-bit integer, if it fits.
@@ -149,23 +147,8 @@ pub fn split_u128_wide(pool: u128, weights: &[U256]) -> Result<Option<Vec<u128>>
         }
         parts.push(part);
     }
-    let left = usize::try_from(pool - given)
-        .unwrap_or(usize::MAX)
-        .min(remainders.len());
-    if left > 0 {
-        let order = |a: &(U256, usize), b: &(U256, usize)| {
-            (Reverse(a.0), Reverse(weights[a.1]), a.1).cmp(&(
-                Reverse(b.0),
-                Reverse(weights[b.1]),
-                b.1,
-            ))
-        };
-        if left < remainders.len() {
-            remainders.select_nth_unstable_by(left - 1, order);
-        }
-        for (_, index) in &remainders[..left] {
-            parts[*index] += 1;
-        }
+    for index in winners(&mut remainders, weights, pool - given) {
+        parts[index] += 1;
     }
     Ok(Some(parts))
 }
@@ -173,21 +156,19 @@ pub fn split_u128_wide(pool: u128, weights: &[U256]) -> Result<Option<Vec<u128>>
 /// The indices that get one of the `left` units: the `left` largest remainders, ties to the
 /// larger weight, then to the smaller index. Only the winners are selected (linear time), not
 /// the whole list sorted.
-fn winners(
-    remainders: &mut [(BigUint, usize)],
-    weights: &[&BigUint],
-    left: &BigUint,
+fn winners<R: Ord, W: Ord>(
+    remainders: &mut [(R, usize)],
+    weights: &[W],
+    left: impl TryInto<usize>,
 ) -> Vec<usize> {
-    let left = usize::try_from(left)
-        .unwrap_or(usize::MAX)
-        .min(remainders.len());
+    let left = left.try_into().unwrap_or(usize::MAX).min(remainders.len());
     if left == 0 {
         return Vec::new();
     }
-    let order = |a: &(BigUint, usize), b: &(BigUint, usize)| {
-        (Reverse(&a.0), Reverse(weights[a.1]), a.1).cmp(&(
+    let order = |a: &(R, usize), b: &(R, usize)| {
+        (Reverse(&a.0), Reverse(&weights[a.1]), a.1).cmp(&(
             Reverse(&b.0),
-            Reverse(weights[b.1]),
+            Reverse(&weights[b.1]),
             b.1,
         ))
     };
