@@ -1,11 +1,17 @@
 //! The contract events the adapter understands, decoded with `sol!` bindings into the
 //! chain-event objects of `docs/devices.md`.
+//!
+//! Events are decoded into typed values and serialized straight into the bytes of a
+//! `Chain-Event` item (no intermediate JSON tree: a backfill writes millions of them). The
+//! JSON has its keys in sorted order, as `serde_json`'s own maps would, so an item's bytes and
+//! hence its id do not depend on how it was produced.
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::rpc::types::Log;
 use alloy::sol_types::SolEvent;
 use aolink_node::ans104::b64url_encode;
-use serde_json::{Map, Value, json};
+use serde::{Serialize, Serializer};
+use serde_json::Value;
 
 /// The real AO bridges' events (stETH and DAI bridges, and aolink's devnet `AOBridge`, which
 /// keeps their ABI).
@@ -39,14 +45,6 @@ pub mod usds {
     }
 }
 
-fn hex32(v: &B256) -> String {
-    format!("{v:#x}")
-}
-
-fn dec(v: &U256) -> Value {
-    Value::String(v.to_string())
-}
-
 /// A log the adapter cannot turn into an event.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -66,8 +64,128 @@ pub enum DecodeError {
     Incomplete(&'static str),
 }
 
+/// Bytes as `0x`-prefixed lower-case hex (hashes, addresses), without a heap allocation.
+fn hex_of<S: Serializer>(bytes: &impl AsRef<[u8]>, s: S) -> Result<S::Ok, S::Error> {
+    let bytes = bytes.as_ref();
+    let mut buf = [0u8; 2 + 64];
+    let n = 2 + 2 * bytes.len();
+    if n > buf.len() {
+        return s.serialize_str(&format!("0x{}", hex::encode(bytes)));
+    }
+    buf[..2].copy_from_slice(b"0x");
+    hex::encode_to_slice(bytes, &mut buf[2..n]).map_err(serde::ser::Error::custom)?;
+    s.serialize_str(std::str::from_utf8(&buf[..n]).map_err(serde::ser::Error::custom)?)
+}
+
+/// A 256-bit number as a decimal string (JSON numbers cannot hold it).
+fn dec_of<S: Serializer>(v: &U256, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+fn b64url_of<S: Serializer>(v: &B256, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&b64url_encode(v.as_slice()))
+}
+
+// Field order below is alphabetical: the bytes of an item match sorted-key JSON.
+
+/// A bridge stake or withdrawal (with a pool for the stETH/DAI bridges, without for USDS).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transfer {
+    /// The amount credited or debited.
+    #[serde(serialize_with = "dec_of")]
+    pub amount: U256,
+    /// The Arweave address the AO goes to.
+    #[serde(serialize_with = "hex_of")]
+    pub arweave_address: B256,
+    /// The bridge's pool (the asset), when the bridge has pools.
+    #[serde(serialize_with = "opt_dec_of", skip_serializing_if = "Option::is_none")]
+    pub pool_id: Option<U256>,
+    /// The depositor.
+    #[serde(serialize_with = "hex_of")]
+    pub user: Address,
+}
+
+fn opt_dec_of<S: Serializer>(v: &Option<U256>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => dec_of(v, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// A dApp's call of an AO process through the gateway.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Request {
+    /// The action to call.
+    pub action: String,
+    /// The payload: text as text (what aos handlers expect in `msg.Data`), other bytes as hex.
+    pub data: String,
+    /// `hex` when `data` is hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_encoding: Option<&'static str>,
+    /// The AO process (base64url of the 32 bytes, as AO ids are written).
+    #[serde(serialize_with = "b64url_of")]
+    pub process: B256,
+    /// The gateway's request number.
+    #[serde(serialize_with = "dec_of")]
+    pub request_id: U256,
+    /// The calling contract.
+    #[serde(serialize_with = "hex_of")]
+    pub sender: Address,
+}
+
+/// A result the gateway delivered back to a dApp.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// Whether the dApp's callback succeeded.
+    pub callback_ok: bool,
+    /// The AO process that answered.
+    #[serde(serialize_with = "b64url_of")]
+    pub process: B256,
+    /// The request answered.
+    #[serde(serialize_with = "dec_of")]
+    pub request_id: U256,
+}
+
+/// An event's decoded fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Fields {
+    /// `UserStaked` / `UserWithdrawn`.
+    Transfer(Transfer),
+    /// `RequestSent`.
+    Request(Request),
+    /// `ResultDelivered`.
+    Delivery(Delivery),
+}
+
+/// A log as a chain-event object (`docs/devices.md`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainEvent {
+    /// The block's hash.
+    #[serde(serialize_with = "hex_of")]
+    pub block_hash: B256,
+    /// The block's number.
+    pub block_number: u64,
+    /// The block's time, when the provider gives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_timestamp: Option<u64>,
+    /// The event's name.
+    pub event: &'static str,
+    /// Its decoded fields.
+    pub fields: Fields,
+    /// Its index in the block.
+    pub log_index: u64,
+    /// The transaction that emitted it.
+    #[serde(serialize_with = "hex_of")]
+    pub tx_hash: B256,
+}
+
 /// The event name and decoded fields of `log`.
-pub fn decode_fields(log: &Log) -> Result<(&'static str, Map<String, Value>), DecodeError> {
+pub fn decode_fields(log: &Log) -> Result<(&'static str, Fields), DecodeError> {
     let topic = log
         .topics()
         .first()
@@ -79,89 +197,285 @@ pub fn decode_fields(log: &Log) -> Result<(&'static str, Map<String, Value>), De
             reason: e.to_string(),
         }
     };
-    let mut fields = Map::new();
-    let name = if topic == bridge::UserStaked::SIGNATURE_HASH {
+    Ok(if topic == bridge::UserStaked::SIGNATURE_HASH {
         let e = bridge::UserStaked::decode_log(&log.inner).map_err(malformed("UserStaked"))?;
-        fields.insert("poolId".into(), dec(&e.poolId));
-        fields.insert("user".into(), json!(format!("{:#x}", e.user)));
-        fields.insert("amount".into(), dec(&e.amount));
-        fields.insert("arweaveAddress".into(), json!(hex32(&e.arweaveAddress)));
-        "UserStaked"
+        let t = Transfer {
+            amount: e.amount,
+            arweave_address: e.arweaveAddress,
+            pool_id: Some(e.poolId),
+            user: e.user,
+        };
+        ("UserStaked", Fields::Transfer(t))
     } else if topic == bridge::UserWithdrawn::SIGNATURE_HASH {
         let e =
             bridge::UserWithdrawn::decode_log(&log.inner).map_err(malformed("UserWithdrawn"))?;
-        fields.insert("poolId".into(), dec(&e.poolId));
-        fields.insert("user".into(), json!(format!("{:#x}", e.user)));
-        fields.insert("amount".into(), dec(&e.amount));
-        fields.insert("arweaveAddress".into(), json!(hex32(&e.arweaveAddress)));
-        "UserWithdrawn"
+        let t = Transfer {
+            amount: e.amount,
+            arweave_address: e.arweaveAddress,
+            pool_id: Some(e.poolId),
+            user: e.user,
+        };
+        ("UserWithdrawn", Fields::Transfer(t))
     } else if topic == usds::UserStaked::SIGNATURE_HASH {
         let e = usds::UserStaked::decode_log(&log.inner).map_err(malformed("UserStaked"))?;
-        fields.insert("user".into(), json!(format!("{:#x}", e.user)));
-        fields.insert("amount".into(), dec(&e.amount));
-        fields.insert("arweaveAddress".into(), json!(hex32(&e.arweaveAddress)));
-        "UserStaked"
+        let t = Transfer {
+            amount: e.amount,
+            arweave_address: e.arweaveAddress,
+            pool_id: None,
+            user: e.user,
+        };
+        ("UserStaked", Fields::Transfer(t))
     } else if topic == usds::UserWithdrawn::SIGNATURE_HASH {
         let e = usds::UserWithdrawn::decode_log(&log.inner).map_err(malformed("UserWithdrawn"))?;
-        fields.insert("user".into(), json!(format!("{:#x}", e.user)));
-        fields.insert("amount".into(), dec(&e.amount));
-        fields.insert("arweaveAddress".into(), json!(hex32(&e.arweaveAddress)));
-        "UserWithdrawn"
+        let t = Transfer {
+            amount: e.amount,
+            arweave_address: e.arweaveAddress,
+            pool_id: None,
+            user: e.user,
+        };
+        ("UserWithdrawn", Fields::Transfer(t))
     } else if topic == gateway::RequestSent::SIGNATURE_HASH {
-        let e = gateway::RequestSent::decode_log(&log.inner).map_err(malformed("RequestSent"))?;
-        fields.insert("requestId".into(), dec(&e.requestId));
-        fields.insert("sender".into(), json!(format!("{:#x}", e.sender)));
-        // AO process ids are the base64url form of the 32 bytes.
-        fields.insert("process".into(), json!(b64url_encode(e.process.as_slice())));
-        fields.insert("action".into(), json!(e.action));
-        // Text stays text (what aos handlers expect in msg.Data); other bytes travel as hex.
-        match std::str::from_utf8(&e.data.data) {
-            Ok(text) => {
-                fields.insert("data".into(), json!(text));
-            }
-            Err(_) => {
-                fields.insert(
-                    "data".into(),
-                    json!(format!("0x{}", hex::encode(&e.data.data))),
-                );
-                fields.insert("dataEncoding".into(), json!("hex"));
-            }
-        }
-        "RequestSent"
+        let e = gateway::RequestSent::decode_log(&log.inner)
+            .map_err(malformed("RequestSent"))?
+            .data;
+        let bytes = e.data.to_vec();
+        let (data, data_encoding) = match String::from_utf8(bytes) {
+            Ok(text) => (text, None),
+            Err(e) => (format!("0x{}", hex::encode(e.as_bytes())), Some("hex")),
+        };
+        let r = Request {
+            action: e.action,
+            data,
+            data_encoding,
+            process: e.process,
+            request_id: e.requestId,
+            sender: e.sender,
+        };
+        ("RequestSent", Fields::Request(r))
     } else if topic == gateway::ResultDelivered::SIGNATURE_HASH {
         let e = gateway::ResultDelivered::decode_log(&log.inner)
             .map_err(malformed("ResultDelivered"))?;
-        fields.insert("requestId".into(), dec(&e.requestId));
-        fields.insert("process".into(), json!(b64url_encode(e.process.as_slice())));
-        fields.insert("callbackOk".into(), json!(e.callbackOk));
-        "ResultDelivered"
+        let d = Delivery {
+            callback_ok: e.callbackOk,
+            process: e.process,
+            request_id: e.requestId,
+        };
+        ("ResultDelivered", Fields::Delivery(d))
     } else {
-        return Err(DecodeError::Unknown(hex32(&topic)));
-    };
-    Ok((name, fields))
+        return Err(DecodeError::Unknown(format!("{topic:#x}")));
+    })
 }
 
-/// A chain-event object (`docs/devices.md`) for `log`.
+/// The chain event of `log`.
+pub fn decode(log: &Log) -> Result<ChainEvent, DecodeError> {
+    let (event, fields) = decode_fields(log)?;
+    Ok(ChainEvent {
+        block_hash: log.block_hash.ok_or(DecodeError::Incomplete("blockHash"))?,
+        block_number: log
+            .block_number
+            .ok_or(DecodeError::Incomplete("blockNumber"))?,
+        block_timestamp: log.block_timestamp,
+        event,
+        fields,
+        log_index: log.log_index.ok_or(DecodeError::Incomplete("logIndex"))?,
+        tx_hash: log
+            .transaction_hash
+            .ok_or(DecodeError::Incomplete("transactionHash"))?,
+    })
+}
+
+/// A chain-event object (`docs/devices.md`) for `log`, as JSON.
 pub fn chain_event(log: &Log) -> Result<Value, DecodeError> {
-    let (name, fields) = decode_fields(log)?;
-    let tx = log
-        .transaction_hash
-        .ok_or(DecodeError::Incomplete("transactionHash"))?;
-    let index = log.log_index.ok_or(DecodeError::Incomplete("logIndex"))?;
-    let number = log
-        .block_number
-        .ok_or(DecodeError::Incomplete("blockNumber"))?;
-    let hash = log.block_hash.ok_or(DecodeError::Incomplete("blockHash"))?;
-    let mut event = json!({
-        "event": name,
-        "txHash": hex32(&tx),
-        "logIndex": index,
-        "blockNumber": number,
-        "blockHash": hex32(&hash),
-        "fields": fields,
-    });
-    if let Some(ts) = log.block_timestamp {
-        event["blockTimestamp"] = json!(ts);
+    let event = decode(log)?;
+    serde_json::to_value(&event).map_err(|e| DecodeError::Malformed {
+        event: event.event,
+        reason: e.to_string(),
+    })
+}
+
+/// The data of a `Chain-Event` item: `events` and the `head` (the last block it covers),
+/// written into one buffer.
+pub fn chain_event_data(
+    events: &[ChainEvent],
+    head: u64,
+    head_hash: &B256,
+) -> Result<Vec<u8>, serde_json::Error> {
+    #[derive(Serialize)]
+    struct Head<'a> {
+        #[serde(serialize_with = "hex_of")]
+        hash: &'a B256,
+        number: u64,
     }
-    Ok(event)
+    #[derive(Serialize)]
+    struct Data<'a> {
+        events: &'a [ChainEvent],
+        head: Head<'a>,
+    }
+    let data = Data {
+        events,
+        head: Head {
+            hash: head_hash,
+            number: head,
+        },
+    };
+    // ~400 bytes an event; one allocation for the common case.
+    let mut out = Vec::with_capacity(128 + events.len() * 448);
+    serde_json::to_writer(&mut out, &data)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::{Bytes, address};
+    use serde_json::json;
+
+    fn log_of(event: &impl SolEvent) -> Log {
+        Log {
+            inner: alloy::primitives::Log {
+                address: address!("0x00000000000000000000000000000000000000aa"),
+                data: event.encode_log_data(),
+            },
+            block_hash: Some(B256::repeat_byte(0xbb)),
+            block_number: Some(7),
+            block_timestamp: Some(1_700_000_000),
+            transaction_hash: Some(B256::repeat_byte(0xcc)),
+            transaction_index: Some(0),
+            log_index: Some(3),
+            removed: false,
+        }
+    }
+
+    /// The bytes an item carries are exactly sorted-key JSON (what a `serde_json::Value` of
+    /// the same object prints), so ids do not depend on how the JSON was written.
+    fn assert_canonical(log: &Log, fields: Value, name: &str) {
+        let event = decode(log).unwrap();
+        let expected = json!({
+            "blockHash": format!("0x{}", "bb".repeat(32)),
+            "blockNumber": 7,
+            "blockTimestamp": 1_700_000_000u64,
+            "event": name,
+            "fields": fields,
+            "logIndex": 3,
+            "txHash": format!("0x{}", "cc".repeat(32)),
+        });
+        assert_eq!(serde_json::to_string(&event).unwrap(), expected.to_string());
+        assert_eq!(chain_event(log).unwrap(), expected);
+        let head = B256::repeat_byte(0xdd);
+        let data = chain_event_data(std::slice::from_ref(&event), 9, &head).unwrap();
+        let whole =
+            json!({"events": [expected], "head": {"hash": format!("{head:#x}"), "number": 9}});
+        assert_eq!(String::from_utf8(data).unwrap(), whole.to_string());
+    }
+
+    #[test]
+    fn bridge_events_are_written_as_sorted_json_with_decimal_amounts() {
+        let user = address!("0x1234567890abcdef1234567890abcdef12345678");
+        let amount = U256::from(10u128).pow(U256::from(30u8)) + U256::from(7u8);
+        let fields = json!({
+            "amount": amount.to_string(),
+            "arweaveAddress": format!("0x{}", "0e".repeat(32)),
+            "poolId": "1",
+            "user": "0x1234567890abcdef1234567890abcdef12345678",
+        });
+        let staked = bridge::UserStaked {
+            poolId: U256::from(1u8),
+            user,
+            amount,
+            arweaveAddress: B256::repeat_byte(0x0e),
+        };
+        assert_canonical(&log_of(&staked), fields.clone(), "UserStaked");
+        let withdrawn = bridge::UserWithdrawn {
+            poolId: U256::from(1u8),
+            user,
+            amount,
+            arweaveAddress: B256::repeat_byte(0x0e),
+        };
+        assert_canonical(&log_of(&withdrawn), fields.clone(), "UserWithdrawn");
+        let mut no_pool = fields;
+        no_pool.as_object_mut().unwrap().remove("poolId");
+        let usds = usds::UserStaked {
+            user,
+            amount,
+            arweaveAddress: B256::repeat_byte(0x0e),
+        };
+        assert_canonical(&log_of(&usds), no_pool, "UserStaked");
+    }
+
+    #[test]
+    fn gateway_events_carry_text_as_text_and_other_bytes_as_hex() {
+        let process = B256::repeat_byte(0x42);
+        let sender = address!("0x00000000000000000000000000000000000000d0");
+        let text = gateway::RequestSent {
+            requestId: U256::from(5u8),
+            sender,
+            process,
+            action: "Ask \"quoted\"".into(),
+            data: Bytes::from_static(b"hello\n"),
+        };
+        let expected = json!({
+            "action": "Ask \"quoted\"",
+            "data": "hello\n",
+            "process": b64url_encode(process.as_slice()),
+            "requestId": "5",
+            "sender": "0x00000000000000000000000000000000000000d0",
+        });
+        assert_canonical(&log_of(&text), expected, "RequestSent");
+        let binary = gateway::RequestSent {
+            data: Bytes::from_static(&[0xff, 0x00]),
+            ..text
+        };
+        let expected = json!({
+            "action": "Ask \"quoted\"",
+            "data": "0xff00",
+            "dataEncoding": "hex",
+            "process": b64url_encode(process.as_slice()),
+            "requestId": "5",
+            "sender": "0x00000000000000000000000000000000000000d0",
+        });
+        assert_canonical(&log_of(&binary), expected, "RequestSent");
+        let delivered = gateway::ResultDelivered {
+            requestId: U256::from(5u8),
+            process,
+            callbackOk: false,
+        };
+        let expected = json!({
+            "callbackOk": false,
+            "process": b64url_encode(process.as_slice()),
+            "requestId": "5",
+        });
+        assert_canonical(&log_of(&delivered), expected, "ResultDelivered");
+    }
+
+    #[test]
+    fn unknown_and_pending_logs_are_refused_by_name() {
+        let staked = bridge::UserStaked {
+            poolId: U256::from(1u8),
+            user: Address::ZERO,
+            amount: U256::from(1u8),
+            arweaveAddress: B256::ZERO,
+        };
+        let mut pending = log_of(&staked);
+        pending.block_hash = None;
+        assert_eq!(decode(&pending), Err(DecodeError::Incomplete("blockHash")));
+        let mut unknown = log_of(&staked);
+        unknown.inner.data =
+            alloy::primitives::LogData::new_unchecked(vec![B256::repeat_byte(1)], Bytes::new());
+        assert_eq!(
+            decode(&unknown),
+            Err(DecodeError::Unknown(format!("0x{}", "01".repeat(32))))
+        );
+        let mut truncated = log_of(&staked);
+        truncated.inner.data = alloy::primitives::LogData::new_unchecked(
+            truncated.inner.data.topics().to_vec(),
+            Bytes::from_static(&[1, 2, 3]),
+        );
+        assert!(matches!(
+            decode(&truncated),
+            Err(DecodeError::Malformed {
+                event: "UserStaked",
+                ..
+            })
+        ));
+    }
 }

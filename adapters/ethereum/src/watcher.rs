@@ -14,7 +14,6 @@
 //! an adaptive range, bracketed by two reads of the range end's hash so a reorg during the
 //! query is retried rather than delivered.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,9 +25,9 @@ use aolink_node::Node;
 use aolink_node::ans104::{DataItem, Ed25519Signer, Tag, b64url_encode};
 use aolink_node::store::{Batch, Id};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::events::chain_event;
+use crate::events::{ChainEvent, chain_event_data, decode};
 use crate::finality::Finality;
 use crate::ranges::AdaptiveRange;
 
@@ -147,7 +146,7 @@ struct Fetched {
     from: u64,
     to: u64,
     logs: Arc<Vec<Log>>,
-    end_hash: String,
+    end_hash: B256,
 }
 
 /// What reading a range gave.
@@ -335,7 +334,9 @@ impl<P: Provider> Watcher<P> {
             recent: cursor.recent[..i].to_vec(),
         };
         let data = json!({"fromBlock": number + 1, "head": {"number": number, "hash": hash}});
-        let item = self.builder().item(contract, "Chain-Reorg", &data)?;
+        let item = self
+            .builder()
+            .item(contract, "Chain-Reorg", data.to_string().into_bytes())?;
         tracing::warn!(chain = self.config.chain_id, contract = %contract.address, from = number + 1, "reorg: retracting orphaned events");
         self.submit(
             item,
@@ -378,7 +379,7 @@ impl<P: Provider> Watcher<P> {
                 from,
                 to,
                 logs: Arc::new(logs),
-                end_hash: format!("{end:#x}"),
+                end_hash: end,
             }),
             // The chain moved under the query: read it again.
             None => Fetch::Moved,
@@ -474,7 +475,7 @@ impl<P: Provider> Watcher<P> {
                 self.builder(),
                 fetched.logs.clone(),
                 fetched.to,
-                fetched.end_hash.clone(),
+                fetched.end_hash,
             );
             let (c, start) = (contract.clone(), cursor.clone());
             let built = tokio::task::spawn_blocking(move || {
@@ -483,7 +484,7 @@ impl<P: Provider> Watcher<P> {
             .await
             .map_err(|e| WatchError::Node(e.to_string()))??;
             if built.is_empty() && cursor.number < fetched.to {
-                let next = self.advanced(&cursor, fetched.to, fetched.end_hash.clone());
+                let next = self.advanced(&cursor, fetched.to, format!("{:#x}", fetched.end_hash));
                 let value =
                     serde_json::to_vec(&next).map_err(|e| WatchError::Node(e.to_string()))?;
                 idle.put_meta(&key, &value);
@@ -561,7 +562,7 @@ impl ItemBuilder {
         &self,
         contract: &WatchedContract,
         action: &str,
-        data: &Value,
+        data: Vec<u8>,
     ) -> Result<DataItem, WatchError> {
         let tags = vec![
             Tag::new("Data-Protocol", "ao"),
@@ -576,7 +577,7 @@ impl ItemBuilder {
             Some(contract.mirror),
             None,
             tags,
-            data.to_string().into_bytes(),
+            data,
         )
         .map_err(|e| WatchError::Node(e.to_string()))
     }
@@ -603,55 +604,50 @@ impl ItemBuilder {
         cursor: &Cursor,
         logs: &[Log],
         to: u64,
-        end_hash: &str,
+        end_hash: &B256,
     ) -> Result<Vec<(DataItem, Cursor, usize)>, WatchError> {
-        // Group by block, in chain order.
-        let mut blocks: BTreeMap<u64, (String, Vec<Value>)> = BTreeMap::new();
         let mine = logs.iter().filter(|l| {
             l.address() == contract.address
                 && !l.removed
                 && l.block_number.is_some_and(|n| n > cursor.number)
         });
-        for log in mine {
-            match chain_event(log) {
-                Ok(event) => {
-                    let number = event["blockNumber"].as_u64().unwrap_or(0);
-                    let hash = event["blockHash"].as_str().unwrap_or("").to_string();
-                    blocks
-                        .entry(number)
-                        .or_insert_with(|| (hash, Vec::new()))
-                        .1
-                        .push(event);
-                }
+        let mut events: Vec<ChainEvent> = mine
+            .filter_map(|log| match decode(log) {
+                Ok(event) => Some(event),
                 Err(e) => {
                     tracing::debug!(contract = %contract.address, reason = %e, "log not mirrored");
+                    None
                 }
-            }
-        }
+            })
+            .collect();
+        // Chain order (providers already return it, so this is one linear pass).
+        events.sort_by_key(|e| (e.block_number, e.log_index));
         let mut built = Vec::new();
         let mut cursor = cursor.clone();
-        let mut pending: Vec<Value> = Vec::new();
-        let last_block = blocks.keys().next_back().copied().unwrap_or(to);
-        for (number, (hash, mut list)) in blocks {
-            list.sort_by_key(|e| e["logIndex"].as_u64().unwrap_or(0));
-            pending.append(&mut list);
-            let last = number == last_block;
-            if pending.len() < self.events_per_item && !last {
-                continue;
+        let (mut start, mut block_start) = (0, 0);
+        while block_start < events.len() {
+            let number = events[block_start].block_number;
+            let block_end = events[block_start..]
+                .iter()
+                .position(|e| e.block_number != number)
+                .map_or(events.len(), |n| block_start + n);
+            let last = block_end == events.len();
+            if block_end - start >= self.events_per_item || last {
+                // The final item also covers the quiet blocks up to the range end.
+                let (through, through_hash) = if last {
+                    (to, *end_hash)
+                } else {
+                    (number, events[block_start].block_hash)
+                };
+                let data = chain_event_data(&events[start..block_end], through, &through_hash)
+                    .map_err(|e| WatchError::Node(format!("writing a Chain-Event: {e}")))?;
+                let item = self.item(contract, "Chain-Event", data)?;
+                let next = self.advanced(&cursor, through, format!("{through_hash:#x}"));
+                built.push((item, next.clone(), block_end - start));
+                cursor = next;
+                start = block_end;
             }
-            // The final item also covers the quiet blocks up to the range end.
-            let (through, through_hash) = if last {
-                (to, end_hash.to_string())
-            } else {
-                (number, hash)
-            };
-            let data =
-                json!({"events": pending, "head": {"number": through, "hash": through_hash}});
-            let item = self.item(contract, "Chain-Event", &data)?;
-            let next = self.advanced(&cursor, through, through_hash);
-            built.push((item, next.clone(), pending.len()));
-            pending.clear();
-            cursor = next;
+            block_start = block_end;
         }
         Ok(built)
     }
