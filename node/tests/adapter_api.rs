@@ -3,22 +3,14 @@
 
 mod support;
 
-use std::sync::Arc;
-
 use aolink_node::ans104::{DataItem, Ed25519Signer};
-use aolink_node::clock::ManualClock;
-use aolink_node::compute::ComputeConfig;
 use aolink_node::scheduler::Outcome;
 use support::*;
 
 #[tokio::test]
 async fn the_cursor_is_written_with_the_item_and_only_with_it() {
     let dir = tempfile::tempdir().unwrap();
-    let node = open(
-        dir.path(),
-        Arc::new(ManualClock::new(T0)),
-        ComputeConfig::default(),
-    );
+    let node = open_default(dir.path());
     let signer = Ed25519Signer::generate();
     let module = module_item(
         &signer,

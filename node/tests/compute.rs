@@ -63,11 +63,7 @@ async fn counter_limits_stop_runaway_messages_and_the_next_one_still_answers() {
 #[tokio::test]
 async fn a_module_needing_an_unknown_import_is_refused_at_spawn() {
     let dir = tempfile::tempdir().unwrap();
-    let node = open(
-        dir.path(),
-        Arc::new(ManualClock::new(T0)),
-        ComputeConfig::default(),
-    );
+    let node = open_default(dir.path());
     let signer = Ed25519Signer::generate();
     let wasm = wat::parse_str(
         r#"(module (import "env" "definitely_not_emscripten" (func)) (memory (export "memory") 1)

@@ -190,11 +190,7 @@ async fn cron_ticks_evaluate_push_and_replay() {
 #[tokio::test]
 async fn bad_cron_tags_are_refused_at_spawn() {
     let dir = tempfile::tempdir().unwrap();
-    let node = open(
-        dir.path(),
-        Arc::new(ManualClock::new(T0)),
-        ComputeConfig::default(),
-    );
+    let node = open_default(dir.path());
     let signer = Ed25519Signer::generate();
     let module = module_item(&signer, b"\0asm\x01\0\0\0".to_vec(), WASM64);
     for (extra, field) in [

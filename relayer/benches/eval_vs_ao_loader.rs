@@ -25,35 +25,18 @@
 //! (`$AOLINK_FIXTURES`, tests/js/node_modules); without it the bench prints SKIPPED (fails
 //! under CI).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use aolink_testkit::{fixtures_dir, prerequisite_missing, workspace_root};
 use criterion::{Criterion, SamplingMode, Throughput};
 use serde_json::{Value, json};
 
 const MODULE: &str = "aos-wasm64.wasm";
 const FORMAT: &str = "wasm64-unknown-emscripten-draft_2024_02_15";
 const EVAL: &str = "x = (x or 0) + 1 return x";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-fn skip(reason: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("eval_vs_ao_loader cannot run under CI: {reason}");
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n*** SKIPPED eval_vs_ao_loader: {reason} ***\n"
-    );
-}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Tool {
@@ -78,7 +61,7 @@ impl Tool {
             }
             Tool::AoLoader => {
                 let mut c = Command::new("node");
-                c.arg(repo_root().join("tests/js/ao-loader-eval.mjs"));
+                c.arg(workspace_root().join("tests/js/ao-loader-eval.mjs"));
                 c
             }
         };
@@ -114,7 +97,7 @@ impl Tool {
 
 /// Writes the N-message and the 1-message sequence.
 fn write_sequences(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
-    let source = repo_root().join("tests/js/messages/aos2.jsonl");
+    let source = workspace_root().join("tests/js/messages/aos2.jsonl");
     let text = std::fs::read_to_string(&source)
         .unwrap_or_else(|e| panic!("reading {}: {e}", source.display()));
     let process: Value = serde_json::from_str(text.lines().next().expect("aos2.jsonl is empty"))
@@ -151,21 +134,20 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 fn main() {
-    let fixtures = std::env::var_os("AOLINK_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/fixtures/ao-modules"));
-    let wasm = fixtures.join(MODULE);
+    let wasm = fixtures_dir().join(MODULE);
     if !wasm.is_file() {
-        return skip(&format!(
+        return prerequisite_missing(&format!(
             "{} not found (set AOLINK_FIXTURES)",
             wasm.display()
         ));
     }
-    if !repo_root()
+    if !workspace_root()
         .join("tests/js/node_modules/@permaweb/ao-loader/package.json")
         .is_file()
     {
-        return skip("tests/js/node_modules/@permaweb/ao-loader is missing (npm ci in tests/js)");
+        return prerequisite_missing(
+            "tests/js/node_modules/@permaweb/ao-loader is missing (npm ci in tests/js)",
+        );
     }
     let count = |var: &str, default: usize| -> usize {
         std::env::var(var)

@@ -3,59 +3,22 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use alloy::network::EthereumWallet;
-use alloy::node_bindings::{Anvil, AnvilInstance};
-use alloy::primitives::{B256, U256};
-use alloy::providers::ProviderBuilder;
-use alloy::signers::local::PrivateKeySigner;
-use alloy::sol;
-use aolink_node::ans104::{DataItem, b64url_decode_32};
+use alloy::primitives::B256;
+use aolink_node::ans104::b64url_decode_32;
 use aolink_node::{Node, NodeConfig};
-use serde_json::{Value, json};
+use aolink_testkit::{
+    DevEventBurst, anvil, burst_stakes, dry, get_json, mirror_inbox, wallet_provider,
+};
 use support::RunningNode;
 
-sol!(
-    #[sol(rpc)]
-    DevEventBurst,
-    "../contracts/artifacts/DevEventBurst.json"
-);
-
-/// anvil as `contracts/build` installs it; missing: a failure in CI, a visible skip elsewhere.
-fn anvil() -> Option<AnvilInstance> {
-    let path = std::env::var_os("AOLINK_ANVIL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
-        });
-    if !path.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "anvil is missing at {} (run contracts/build)",
-            path.display()
-        );
-        eprintln!("SKIPPED: anvil not found at {}", path.display());
-        return None;
-    }
-    Some(Anvil::at(path).try_spawn().expect("anvil starts"))
-}
-
-const EVENTS: usize = 20_000;
-const PER_TX: usize = 500;
+const EVENTS: u64 = 20_000;
+const PER_TX: u64 = 500;
 
 /// The newest slot of `pid` on a running node.
 async fn slots(client: &reqwest::Client, node: &RunningNode, pid: &str) -> u64 {
-    let latest: Value = client
-        .get(format!("{}/{pid}/latest", node.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let latest = get_json(client, &format!("{}/{pid}/latest", node.url)).await;
     latest["assignment"]["tags"]
         .as_array()
         .and_then(|tags| tags.iter().find(|t| t["name"] == "Nonce"))
@@ -64,24 +27,12 @@ async fn slots(client: &reqwest::Client, node: &RunningNode, pid: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Every (txHash, logIndex) in the mirror's `Chain-Event` items, in slot order.
+/// Every (txHash, logIndex) in the mirror's `Chain-Event` items, in slot order, read from the
+/// stopped node's store.
 fn delivered(data_dir: &std::path::Path, pid: &[u8; 32]) -> Vec<(String, u64)> {
     let node = Node::open(NodeConfig::new(data_dir)).unwrap();
-    let store = node.store();
-    let next = store.process(pid).unwrap().unwrap().next_slot;
-    let mut events = Vec::new();
-    for slot in 1..next {
-        let entry = store.entry(pid, slot).unwrap().unwrap();
-        let item = DataItem::parse(&store.item(&entry.message_id).unwrap().unwrap()).unwrap();
-        assert_eq!(item.tag("Action"), Some("Chain-Event"), "slot {slot}");
-        let data: Value = serde_json::from_slice(&item.data).unwrap();
-        for e in data["events"].as_array().unwrap() {
-            events.push((
-                e["txHash"].as_str().unwrap().to_string(),
-                e["logIndex"].as_u64().unwrap(),
-            ));
-        }
-    }
+    let (events, reorgs) = mirror_inbox(&node, pid);
+    assert_eq!(reorgs, 0, "no reorg on this chain");
     events
 }
 
@@ -90,21 +41,10 @@ async fn killed_during_a_20000_event_backfill_every_event_arrives_exactly_once()
     let Some(anvil) = anvil() else {
         return;
     };
-    let key: PrivateKeySigner = anvil.keys()[0].clone().into();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(key))
-        .connect_http(anvil.endpoint_url());
+    let provider = wallet_provider(&anvil);
     let burst = DevEventBurst::deploy(&provider).await.unwrap();
-    let ar = B256::repeat_byte(9);
     for i in 0..EVENTS / PER_TX {
-        burst
-            .burst(U256::from(PER_TX), U256::from(i * PER_TX), ar)
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
+        burst_stakes(&burst, PER_TX, i * PER_TX, B256::repeat_byte(9)).await;
     }
 
     let dir = tempfile::tempdir().unwrap();
@@ -140,7 +80,7 @@ async fn killed_during_a_20000_event_backfill_every_event_arrives_exactly_once()
     }
     node.kill9();
     let pid = b64url_decode_32(&mirror, "mirror").unwrap();
-    let before = delivered(&data_dir, &pid).len();
+    let before = delivered(&data_dir, &pid).len() as u64;
     eprintln!("killed with {before} of {EVENTS} events delivered");
     assert!(
         before > 0 && before < EVENTS,
@@ -154,15 +94,7 @@ async fn killed_during_a_20000_event_backfill_every_event_arrives_exactly_once()
     );
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let info: Value = client
-            .post(format!("{}/dry-run?process-id={mirror}", node.url))
-            .json(&json!({"Tags": [{"name": "Action", "value": "Info"}], "Owner": "reader", "From": "reader"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let info = dry(&node.url, &pid, "Info").await;
         if info["Output"]["events"] == EVENTS {
             break;
         }
@@ -183,6 +115,6 @@ async fn killed_during_a_20000_event_backfill_every_event_arrives_exactly_once()
         events.len(),
         "no event twice in the mirror's slots"
     );
-    assert_eq!(events.len(), EVENTS, "no event missing");
+    assert_eq!(events.len() as u64, EVENTS, "no event missing");
     drop(anvil);
 }

@@ -16,10 +16,11 @@
 //! a SKIPPED notice and passes.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use aolink_testkit::{fixtures_dir, prerequisite_missing, workspace_root};
 use serde_json::Value;
 
 /// The keys compared, in the order reported.
@@ -27,50 +28,27 @@ const KEYS: [&str; 5] = ["Output", "Messages", "Spawns", "Assignments", "Error"]
 /// A whole sequence must finish within this (ao-loader needs ~11 s for the aos sequences).
 const TIMEOUT: Duration = Duration::from_secs(600);
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the relayer crate lives in the workspace root")
-        .to_path_buf()
-}
-
-/// Fails under CI, otherwise prints a notice that libtest does not capture and returns.
-fn skip(reason: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("differential test cannot run under CI: {reason}");
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n*** SKIPPED differential test: {reason} ***\n"
-    );
-}
-
-fn fixtures_dir() -> PathBuf {
-    match std::env::var_os("AOLINK_FIXTURES") {
-        Some(dir) => PathBuf::from(dir),
-        None => repo_root().join("../shared/fixtures/ao-modules"),
-    }
-}
-
 /// Everything the test needs from outside the repository, or `None` after `skip`.
 fn prerequisites(module: &str) -> Option<PathBuf> {
     let wasm = fixtures_dir().join(module);
     if !wasm.is_file() {
-        skip(&format!(
+        prerequisite_missing(&format!(
             "fixture {} not found (set AOLINK_FIXTURES to the ao-modules folder)",
             wasm.display()
         ));
         return None;
     }
-    let loader = repo_root().join("tests/js/node_modules/@permaweb/ao-loader/package.json");
+    let loader = workspace_root().join("tests/js/node_modules/@permaweb/ao-loader/package.json");
     if !loader.is_file() {
-        skip("tests/js/node_modules/@permaweb/ao-loader is missing (run `npm ci` in tests/js)");
+        prerequisite_missing(
+            "tests/js/node_modules/@permaweb/ao-loader is missing (run `npm ci` in tests/js)",
+        );
         return None;
     }
     match Command::new("node").arg("--version").output() {
         Ok(out) if out.status.success() => Some(wasm),
         _ => {
-            skip("`node` is not on PATH");
+            prerequisite_missing("`node` is not on PATH");
             None
         }
     }
@@ -261,7 +239,7 @@ fn differential(module: &str, format: &str, sequence: &str) {
     let Some(wasm) = prerequisites(module) else {
         return;
     };
-    let root = repo_root();
+    let root = workspace_root();
     let messages_file = root.join("tests/js/messages").join(sequence);
     let messages: Vec<Value> = std::fs::read_to_string(&messages_file)
         .unwrap_or_else(|e| panic!("reading {}: {e}", messages_file.display()))

@@ -4,27 +4,17 @@
 //!
 //! `cargo bench -p aolink-ethereum --bench backfill` (needs `contracts/build` for anvil).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alloy::network::EthereumWallet;
-use alloy::node_bindings::Anvil;
-use alloy::primitives::{B256, U256};
+use alloy::primitives::B256;
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::Filter;
-use alloy::signers::local::PrivateKeySigner;
-use alloy::sol;
 use aolink_ethereum::Finality;
 use aolink_ethereum::watcher::{WatchedContract, Watcher, WatcherConfig};
-use aolink_node::ans104::{DataItem, Ed25519Signer, Tag};
+use aolink_node::ans104::Ed25519Signer;
 use aolink_node::{Node, NodeConfig};
-
-sol!(
-    #[sol(rpc)]
-    DevEventBurst,
-    "../../contracts/artifacts/DevEventBurst.json"
-);
+use aolink_testkit::{DevEventBurst, anvil, burst_stakes, mirror_item, wallet_provider};
 
 const EVENTS: u64 = 100_000;
 const PER_TX: u64 = 1_000;
@@ -39,34 +29,12 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let anvil_path = std::env::var_os("AOLINK_ANVIL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
-        });
-    let anvil = Anvil::at(anvil_path)
-        .try_spawn()
-        .expect("anvil (run contracts/build)");
-    let key: PrivateKeySigner = anvil.keys()[0].clone().into();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(key))
-        .connect_http(anvil.endpoint_url());
+    let anvil = anvil().expect("anvil (run contracts/build)");
+    let provider = wallet_provider(&anvil);
     let burst = DevEventBurst::deploy(&provider).await.unwrap();
     let first = provider.get_block_number().await.unwrap() + 1;
     for i in 0..EVENTS / PER_TX {
-        burst
-            .burst(
-                U256::from(PER_TX),
-                U256::from(i * PER_TX),
-                B256::repeat_byte(3),
-            )
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
+        burst_stakes(&burst, PER_TX, i * PER_TX, B256::repeat_byte(3)).await;
     }
     let head = provider.get_block_number().await.unwrap();
     let reader = ProviderBuilder::new().connect_http(anvil.endpoint_url());
@@ -94,24 +62,8 @@ async fn main() {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::open(NodeConfig::new(dir.path())).unwrap();
         let adapter = Arc::new(Ed25519Signer::generate());
-        let owner = Ed25519Signer::generate();
-        let adapter_address = DataItem::sign(adapter.as_ref(), None, None, vec![], vec![])
-            .unwrap()
-            .owner_address();
         let contract = format!("{:#x}", burst.address());
-        let tags = [
-            ("Data-Protocol", "ao"),
-            ("Variant", "ao.TN.1"),
-            ("Type", "Process"),
-            ("Device", "mirror@1.0"),
-            ("Chain-Id", "31337"),
-            ("Contract", contract.as_str()),
-            ("Authority", adapter_address.as_str()),
-        ]
-        .iter()
-        .map(|(n, v)| Tag::new(*n, *v))
-        .collect();
-        let mirror = DataItem::sign(&owner, None, None, tags, vec![]).unwrap();
+        let mirror = mirror_item(&Ed25519Signer::generate(), &adapter, &contract);
         node.submit(mirror.to_bytes()).await.unwrap();
         let mut config = WatcherConfig::new(
             31337,

@@ -3,8 +3,6 @@
 //! the credited amounts; a dApp's `send` reaching an aos process; reorgs at depths 1 to 5 under
 //! both kinds of finality policy; and an RPC that keeps failing.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -12,24 +10,20 @@ use std::time::Duration;
 use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{Provider, ProviderBuilder};
-use alloy::signers::local::PrivateKeySigner;
 use aolink_ethereum::watcher::{WatchedContract, Watcher, WatcherConfig};
 use aolink_ethereum::{Finality, events};
-use aolink_node::ans104::{DataItem, Ed25519Signer, Tag};
+use aolink_node::ans104::{DataItem, Ed25519Signer};
 use aolink_node::{Node, NodeConfig};
+use aolink_testkit::*;
 use serde_json::{Value, json};
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stakes_and_withdrawals_reach_the_bridge_ledger_with_credited_amounts() {
     let Some(anvil) = anvil() else {
         return;
     };
-    let key: PrivateKeySigner = anvil.keys()[0].clone().into();
-    let user = key.address();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(key))
-        .connect_http(anvil.endpoint_url());
+    let user = deployer_key(&anvil).address();
+    let provider = wallet_provider(&anvil);
 
     let steth = DevStETH::deploy(&provider).await.unwrap();
     let dai = DevDAI::deploy(&provider).await.unwrap();
@@ -291,7 +285,7 @@ async fn catch_up<P: Provider>(watcher: &mut Watcher<P>) {
 /// polling in between. Returns the mirrored node and the (kept, orphaned) transactions.
 async fn reorgs_at_depths_1_to_5(finality: Finality) -> (Mirrored, Vec<B256>, Vec<B256>) {
     let anvil = anvil().unwrap();
-    let key: PrivateKeySigner = anvil.keys()[0].clone().into();
+    let key = deployer_key(&anvil);
     // A reorg drops the orphaned transaction and the account's nonce goes back: the nonce is
     // read from the chain for every transaction, not cached.
     let provider = ProviderBuilder::new()
@@ -414,11 +408,9 @@ async fn a_dapp_send_reaches_an_aos_process_with_sender_and_chain_in_its_tags() 
     let Some(anvil) = anvil() else {
         return;
     };
-    let key: PrivateKeySigner = anvil.keys()[0].clone().into();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(key.clone()))
-        .connect_http(anvil.endpoint_url());
-    let gateway = AOGateway::deploy(&provider, vec![key.address()], U256::from(1))
+    let provider = wallet_provider(&anvil);
+    let signer = deployer_key(&anvil).address();
+    let gateway = AOGateway::deploy(&provider, vec![signer], U256::from(1))
         .await
         .unwrap();
     let dapp = SampleDapp::deploy(&provider, *gateway.address())
@@ -429,19 +421,7 @@ async fn a_dapp_send_reaches_an_aos_process_with_sender_and_chain_in_its_tags() 
     // mirror of the gateway.
     let m = mirrored(*gateway.address()).await;
     let owner = Ed25519Signer::generate();
-    let module_tags = [
-        ("Data-Protocol", "ao"),
-        ("Variant", "ao.TN.1"),
-        ("Type", "Module"),
-        (
-            "Module-Format",
-            "wasm64-unknown-emscripten-draft_2024_02_15",
-        ),
-        ("Input-Encoding", "JSON-1"),
-        ("Output-Encoding", "JSON-1"),
-    ];
-    let module_tags = module_tags.iter().map(|(n, v)| Tag::new(*n, *v)).collect();
-    let module = DataItem::sign(&owner, None, None, module_tags, wasm).unwrap();
+    let module = module_item(&owner, wasm, "wasm64-unknown-emscripten-draft_2024_02_15");
     m.node.submit(module.to_bytes()).await.unwrap();
     let process = item_with_data(
         &owner,
@@ -453,7 +433,7 @@ async fn a_dapp_send_reaches_an_aos_process_with_sender_and_chain_in_its_tags() 
             // The node's messenger signs the mirror's calls: aos trusts its Authorities.
             ("Authority", m.node.address()),
         ],
-        "1984",
+        b"1984",
     );
     m.node.submit(process.to_bytes()).await.unwrap();
     let handler = "Calls = {}; Handlers.add('ask', Handlers.utils.hasMatchingTag('Action', 'Ask'), \
@@ -463,7 +443,7 @@ async fn a_dapp_send_reaches_an_aos_process_with_sender_and_chain_in_its_tags() 
         &owner,
         Some(process.id()),
         &[("Type", "Message"), ("Action", "Eval")],
-        handler,
+        handler.as_bytes(),
     );
     m.node.submit(eval.to_bytes()).await.unwrap();
 
@@ -498,7 +478,7 @@ async fn a_dapp_send_reaches_an_aos_process_with_sender_and_chain_in_its_tags() 
         "From": from, "Owner": from,
     });
     let url = serve(&m.node).await;
-    let result = dry_run_http(&url, &process.id(), read).await;
+    let result = dry_run_http(&url, &process.id_b64(), &read).await;
     let text = result["Output"]["data"]
         .as_str()
         .unwrap_or_default()
@@ -574,10 +554,7 @@ async fn ingestion_through_a_flaky_rpc_loses_nothing(status: u16) {
     let Some(anvil) = anvil() else {
         return;
     };
-    let key: PrivateKeySigner = anvil.keys()[0].clone().into();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(key))
-        .connect_http(anvil.endpoint_url());
+    let provider = wallet_provider(&anvil);
     let burst = DevEventBurst::deploy(&provider).await.unwrap();
     let ar = B256::repeat_byte(7);
     let mut sent = Vec::new();
@@ -649,10 +626,7 @@ async fn with_a_websocket_new_heads_wake_the_watcher_before_its_poll_interval() 
     let Some(anvil) = anvil() else {
         return;
     };
-    let key: PrivateKeySigner = anvil.keys()[0].clone().into();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(key))
-        .connect_http(anvil.endpoint_url());
+    let provider = wallet_provider(&anvil);
     let burst = DevEventBurst::deploy(&provider).await.unwrap();
     #[derive(serde::Deserialize)]
     struct File {

@@ -72,44 +72,7 @@ pub fn b64url_decode_32(text: &str, field: &'static str) -> Result<[u8; 32], Ite
 /// Test fixtures shared by the submodules' tests.
 #[cfg(test)]
 pub(crate) mod test_support {
-    use std::path::PathBuf;
-
-    /// Where the ANS-104 fixtures live: `$AOLINK_FIXTURES/../ans104` when `AOLINK_FIXTURES` (the
-    /// ao-modules folder) is set, else the repository's `shared/fixtures/ans104`.
-    pub(crate) fn fixture_dir() -> PathBuf {
-        match std::env::var_os("AOLINK_FIXTURES") {
-            Some(dir) => PathBuf::from(dir).join("..").join("ans104"),
-            None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join("..")
-                .join("shared")
-                .join("fixtures")
-                .join("ans104"),
-        }
-    }
-
-    /// Reads a fixture. A missing fixture fails the test under CI and is a visible skip
-    /// elsewhere (returns `None`).
-    pub(crate) fn fixture(name: &str) -> Option<Vec<u8>> {
-        let path = fixture_dir().join(name);
-        match std::fs::read(&path) {
-            Ok(bytes) => Some(bytes),
-            Err(e) => {
-                if std::env::var_os("CI").is_some() {
-                    panic!("fixture missing at {}: {e}", path.display());
-                }
-                // Written to the stderr handle directly: libtest captures `eprintln!`, which
-                // would hide the notice for passing tests.
-                use std::io::Write as _;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIPPED: fixture missing at {} ({e})",
-                    path.display()
-                );
-                None
-            }
-        }
-    }
+    use aolink_testkit::ans104_fixture;
 
     /// A fixed 4096-bit RSA test key (e = 65537). Generating one in a test takes seconds; signing
     /// with this one takes milliseconds. Never use it for anything but tests.
@@ -157,7 +120,7 @@ pub(crate) mod test_support {
 
     /// The SU test vector (`su-vector.b64url`), decoded.
     pub(crate) fn su_vector() -> Option<Vec<u8>> {
-        let text = fixture("su-vector.b64url")?;
+        let text = ans104_fixture("su-vector.b64url")?;
         let text = String::from_utf8(text).expect("fixture is not UTF-8");
         Some(super::b64url_decode(text.trim()).expect("fixture is not base64url"))
     }

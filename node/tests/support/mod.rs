@@ -1,11 +1,11 @@
-//! Helpers shared by the node's integration tests: the fixture modules (read in place),
-//! nodes on a manual clock, and signed module/process/message items.
+//! Helpers shared by the node's integration tests: nodes on a manual clock, processes and
+//! messages, and reading results. The fixtures and generic items come from `aolink-testkit`.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use aolink_node::ans104::{DataItem, Ed25519Signer, Tag};
+use aolink_node::ans104::{DataItem, Ed25519Signer};
 use aolink_node::clock::ManualClock;
 use aolink_node::compute::ComputeConfig;
 use aolink_node::{Node, NodeConfig};
@@ -13,30 +13,9 @@ use serde_json::Value;
 
 pub const T0: i64 = 1_700_000_000_000;
 
-/// The shared fixture modules: test data, read in place.
-pub fn fixture(name: &str) -> Option<Vec<u8>> {
-    let dir = std::env::var_os("AOLINK_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/ao-modules")
-        });
-    let path = dir.join(name);
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("fixture {} missing in CI: {e}", path.display())
-        }
-        Err(_) => {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: fixture missing at {}",
-                path.display()
-            );
-            None
-        }
-    }
-}
+// Not every test file uses every helper.
+#[allow(unused_imports)]
+pub use aolink_testkit::{fixture, module_item, tags};
 
 pub fn open(dir: &Path, clock: Arc<ManualClock>, compute: ComputeConfig) -> Node {
     let mut config = NodeConfig::new(dir);
@@ -44,27 +23,13 @@ pub fn open(dir: &Path, clock: Arc<ManualClock>, compute: ComputeConfig) -> Node
     Node::open_with_clock(config, clock).unwrap()
 }
 
-pub fn tags(pairs: &[(&str, &str)]) -> Vec<Tag> {
-    pairs.iter().map(|(n, v)| Tag::new(*n, *v)).collect()
-}
-
-pub fn module_item(signer: &Ed25519Signer, wasm: Vec<u8>, format: &str) -> DataItem {
-    DataItem::sign(
-        signer,
-        None,
-        None,
-        tags(&[
-            ("Data-Protocol", "ao"),
-            ("Variant", "ao.TN.1"),
-            ("Type", "Module"),
-            ("Module-Format", format),
-            ("Input-Encoding", "JSON-1"),
-            ("Output-Encoding", "JSON-1"),
-            ("Content-Type", "application/wasm"),
-        ]),
-        wasm,
+/// A node on a manual clock at `T0` with the default compute limits.
+pub fn open_default(dir: &Path) -> Node {
+    open(
+        dir,
+        Arc::new(ManualClock::new(T0)),
+        ComputeConfig::default(),
     )
-    .unwrap()
 }
 
 pub fn process_item(

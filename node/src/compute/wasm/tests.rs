@@ -14,32 +14,7 @@ const BIG: Limits = Limits {
     compute: 9_000_000_000_000,
 };
 
-fn fixtures_dir() -> PathBuf {
-    match std::env::var_os("AOLINK_FIXTURES") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/ao-modules"),
-    }
-}
-
-/// The fixture's bytes, or `None` (after a visible notice) when the fixtures are absent outside CI.
-fn fixture(name: &str) -> Option<Vec<u8>> {
-    let path = fixtures_dir().join(name);
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) => {
-            if std::env::var_os("CI").is_some() {
-                panic!("fixture {} is missing: {e}", path.display());
-            }
-            let mut err = std::io::stderr();
-            let _ = writeln!(
-                err,
-                "SKIPPED: fixture {} is missing ({e}); set AOLINK_FIXTURES",
-                path.display()
-            );
-            None
-        }
-    }
-}
+use aolink_testkit::fixture;
 
 fn engine() -> &'static WasmEngine {
     static ENGINE: OnceLock<WasmEngine> = OnceLock::new();

@@ -1,0 +1,67 @@
+//! Signed ANS-104 items as tests need them.
+
+use aolink_node::ans104::{DataItem, Ed25519Signer, Tag};
+
+/// Tags from name/value pairs.
+pub fn tags(pairs: &[(&str, &str)]) -> Vec<Tag> {
+    pairs.iter().map(|(n, v)| Tag::new(*n, *v)).collect()
+}
+
+/// The Arweave address of `signer`.
+pub fn address_of(signer: &Ed25519Signer) -> String {
+    DataItem::sign(signer, None, None, Vec::new(), Vec::new())
+        .unwrap()
+        .owner_address()
+}
+
+/// An AO item (`Data-Protocol: ao`, `Variant: ao.TN.1`, then `tags`) without data.
+pub fn item(signer: &Ed25519Signer, target: Option<[u8; 32]>, tags: &[(&str, &str)]) -> DataItem {
+    item_with_data(signer, target, tags, b"")
+}
+
+/// An AO item with `data`.
+pub fn item_with_data(
+    signer: &Ed25519Signer,
+    target: Option<[u8; 32]>,
+    extra: &[(&str, &str)],
+    data: &[u8],
+) -> DataItem {
+    let mut t = tags(&[("Data-Protocol", "ao"), ("Variant", "ao.TN.1")]);
+    t.extend(tags(extra));
+    DataItem::sign(signer, target, None, t, data.to_vec()).unwrap()
+}
+
+/// A mirror process of `contract` on chain 31337, fed by `adapter`.
+pub fn mirror_item(owner: &Ed25519Signer, adapter: &Ed25519Signer, contract: &str) -> DataItem {
+    item(
+        owner,
+        None,
+        &[
+            ("Type", "Process"),
+            ("Device", "mirror@1.0"),
+            ("Chain-Id", "31337"),
+            ("Contract", contract),
+            ("Authority", &address_of(adapter)),
+        ],
+    )
+}
+
+/// A module item for `wasm` in `format` (a `Module-Format`), with JSON-1 encodings.
+pub fn module_item(signer: &Ed25519Signer, wasm: Vec<u8>, format: &str) -> DataItem {
+    DataItem::sign(
+        signer,
+        None,
+        None,
+        tags(&[
+            ("Data-Protocol", "ao"),
+            ("Variant", "ao.TN.1"),
+            ("Type", "Module"),
+            ("Module-Format", format),
+            ("Input-Encoding", "JSON-1"),
+            ("Output-Encoding", "JSON-1"),
+            ("Content-Type", "application/wasm"),
+        ]),
+        wasm,
+    )
+    .unwrap()
+}
