@@ -8,10 +8,12 @@
 pub mod chain;
 pub mod items;
 pub mod node;
+pub mod rpc;
 
 pub use chain::*;
 pub use items::*;
 pub use node::*;
+pub use rpc::*;
 
 use std::path::{Path, PathBuf};
 

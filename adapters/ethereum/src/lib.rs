@@ -9,6 +9,7 @@
 )]
 
 pub mod events;
+pub mod failover;
 pub mod finality;
 pub mod ranges;
 pub mod service;

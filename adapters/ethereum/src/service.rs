@@ -4,7 +4,8 @@
 //! ```toml
 //! [[ethereum]]
 //! chain_id = 1
-//! rpc = "https://eth.example/rpc"
+//! rpc = "https://eth.example/rpc"    # or a list, in order of preference:
+//! # rpc = ["https://a.example/rpc", "https://b.example/rpc"]
 //! finality = "finalized"        # "safe", or a number of confirmations (0 = the head)
 //! poll_interval_ms = 2000       # how often the head is read once caught up
 //! ws = "wss://eth.example/ws"   # optional: new heads wake the watcher at once
@@ -22,7 +23,6 @@ use std::time::Duration;
 use alloy::primitives::Address;
 use alloy::providers::{Provider, ProviderBuilder, WsConnect};
 use alloy::rpc::client::RpcClient;
-use alloy::transports::http::Http;
 use aolink_node::Node;
 use aolink_node::ans104::{
     DataItem, Ed25519Signer, Signer, Tag, b64url_decode_32, b64url_encode, owner_address,
@@ -31,6 +31,7 @@ use aolink_node::store::Id;
 use serde::Deserialize;
 use tokio::sync::Notify;
 
+use crate::failover::{self, Failover, Probe};
 use crate::finality::Finality;
 use crate::watcher::{WatchedContract, Watcher, WatcherConfig};
 
@@ -40,8 +41,8 @@ use crate::watcher::{WatchedContract, Watcher, WatcherConfig};
 pub struct ChainConfig {
     /// The EVM chain id; checked against the RPC's `eth_chainId` at start.
     pub chain_id: u64,
-    /// The HTTP JSON-RPC URL.
-    pub rpc: String,
+    /// The HTTP JSON-RPC URL, or several in order of preference (see [`crate::failover`]).
+    pub rpc: RpcSetting,
     /// Optional WebSocket URL: new heads seen there wake the watcher at once (polling over
     /// HTTP goes on regardless, so a dropped socket delays nothing past `poll_interval_ms`).
     #[serde(default)]
@@ -58,6 +59,10 @@ pub struct ChainConfig {
     /// Per-request timeout in ms (default 30000).
     #[serde(default = "default_timeout")]
     pub rpc_timeout_ms: u64,
+    /// With several RPC URLs: how long a later URL serves before the first is tried again,
+    /// in ms (default 60000).
+    #[serde(default = "default_retry_first")]
+    pub rpc_retry_first_ms: u64,
     /// The watched contracts.
     pub contracts: Vec<ContractConfig>,
 }
@@ -73,6 +78,16 @@ pub struct ContractConfig {
     /// `Subscribe` tags of its mirror: `<Event>:<process id>` or `*:<process id>`.
     #[serde(default)]
     pub subscribe: Vec<String>,
+}
+
+/// RPC URLs as written in the configuration: one, or a list in order of preference.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RpcSetting {
+    /// One URL.
+    One(String),
+    /// Several URLs, the first preferred.
+    Many(Vec<String>),
 }
 
 /// A finality policy as written in the configuration: a word or a number.
@@ -96,6 +111,9 @@ fn default_max_range() -> u64 {
 }
 fn default_timeout() -> u64 {
     30_000
+}
+fn default_retry_first() -> u64 {
+    60_000
 }
 
 /// A configuration that cannot be used, naming the field.
@@ -135,6 +153,8 @@ pub struct Chain {
     pub finality: Finality,
     /// The parsed contract addresses, in configuration order.
     pub addresses: Vec<Address>,
+    /// The RPC URLs in order of preference, each with its field name (`rpc` or `rpc[i]`).
+    pub rpc_urls: Vec<(String, reqwest::Url)>,
 }
 
 impl ChainConfig {
@@ -145,10 +165,28 @@ impl ChainConfig {
             field: format!("{name}.{field}"),
             reason,
         };
-        let url = reqwest::Url::parse(&self.rpc)
-            .map_err(|e| err("rpc", format!("{:?} is not a URL: {e}", self.rpc)))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(err("rpc", format!("{:?} is not an http(s) URL", self.rpc)));
+        let rpc: Vec<(String, &String)> = match &self.rpc {
+            RpcSetting::One(url) => vec![("rpc".into(), url)],
+            RpcSetting::Many(urls) => urls
+                .iter()
+                .enumerate()
+                .map(|(i, url)| (format!("rpc[{i}]"), url))
+                .collect(),
+        };
+        if rpc.is_empty() {
+            return Err(err("rpc", "no RPC URL".into()));
+        }
+        let mut rpc_urls: Vec<(String, reqwest::Url)> = Vec::new();
+        for (field, text) in rpc {
+            let url = reqwest::Url::parse(text)
+                .map_err(|e| err(&field, format!("{text:?} is not a URL: {e}")))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(err(&field, format!("{text:?} is not an http(s) URL")));
+            }
+            if rpc_urls.iter().any(|(_, u)| *u == url) {
+                return Err(err(&field, format!("{text:?} is listed twice")));
+            }
+            rpc_urls.push((field, url));
         }
         if let Some(ws) = &self.ws {
             let url = reqwest::Url::parse(ws)
@@ -169,6 +207,9 @@ impl ChainConfig {
         }
         if self.rpc_timeout_ms == 0 {
             return Err(err("rpc_timeout_ms", "must be at least 1".into()));
+        }
+        if self.rpc_retry_first_ms == 0 {
+            return Err(err("rpc_retry_first_ms", "must be at least 1".into()));
         }
         if self.contracts.is_empty() {
             return Err(err("contracts", "no contracts to watch".into()));
@@ -203,6 +244,7 @@ impl ChainConfig {
             name,
             finality,
             addresses,
+            rpc_urls,
             config: self,
         })
     }
@@ -299,12 +341,8 @@ pub fn watcher_config(chain: &Chain, mirrors: &[Id]) -> WatcherConfig {
     config
 }
 
-/// An HTTP provider with the chain's request timeout.
-pub fn http_provider(chain: &Chain) -> Result<impl Provider + Clone + 'static, ConfigError> {
-    let url: reqwest::Url = chain.config.rpc.parse().map_err(|e| ConfigError {
-        field: format!("{}.rpc", chain.name),
-        reason: format!("{e}"),
-    })?;
+/// The chain's RPC URLs as one transport, with its request timeout.
+pub fn rpc_transport(chain: &Chain) -> Result<Failover, ConfigError> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_millis(chain.config.rpc_timeout_ms))
         .build()
@@ -312,11 +350,58 @@ pub fn http_provider(chain: &Chain) -> Result<impl Provider + Clone + 'static, C
             field: format!("{}.rpc", chain.name),
             reason: format!("building the HTTP client: {e}"),
         })?;
-    let is_local = url
-        .host_str()
-        .is_some_and(|h| h == "127.0.0.1" || h == "localhost");
-    let rpc = RpcClient::new(Http::with_client(client, url), is_local);
-    Ok(ProviderBuilder::new().connect_client(rpc))
+    let urls: Vec<reqwest::Url> = chain.rpc_urls.iter().map(|(_, u)| u.clone()).collect();
+    Ok(Failover::new(
+        chain.config.chain_id,
+        &urls,
+        client,
+        Duration::from_millis(chain.config.rpc_retry_first_ms),
+    ))
+}
+
+/// Waits until one RPC URL answers for the configured chain. A URL that answers for another
+/// chain is a configuration error (the node stops rather than risk mirroring the wrong
+/// network); URLs that do not answer yet are checked when first used. `None`: stopped.
+async fn check_chain_id(
+    chain: &Chain,
+    transport: &Failover,
+    mut stop: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Result<Option<()>, StartError> {
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let probes = tokio::select! {
+            _ = &mut stop => return Ok(None),
+            p = transport.probe() => p,
+        };
+        let mut serving = false;
+        for ((field, url), probe) in chain.rpc_urls.iter().zip(&probes) {
+            match probe {
+                Probe::Serves(id) if *id == chain.config.chain_id => serving = true,
+                Probe::Serves(id) => {
+                    return Err(StartError::Config(ConfigError {
+                        field: format!("{}.{field}", chain.name),
+                        reason: format!(
+                            "configured chain_id {} but {} serves chain {id}",
+                            chain.config.chain_id,
+                            failover::shown(url)
+                        ),
+                    }));
+                }
+                Probe::Unreachable(e) => {
+                    tracing::warn!(chain = chain.config.chain_id, url = %failover::shown(url), error = %e, "RPC URL not reachable");
+                }
+            }
+        }
+        if serving {
+            return Ok(Some(()));
+        }
+        tracing::warn!(chain = chain.config.chain_id, retry_in = ?pause, "no RPC URL reachable");
+        tokio::select! {
+            _ = &mut stop => return Ok(None),
+            _ = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(Duration::from_secs(30));
+    }
 }
 
 /// Runs a chain's watcher, feeding `mirrors` (from [`ensure_mirrors`]), until `stop`
@@ -329,36 +414,16 @@ pub async fn run_chain(
     mirrors: Vec<Id>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), StartError> {
-    let provider = http_provider(&chain)?;
+    let transport = rpc_transport(&chain)?;
     tokio::pin!(stop);
-    // The chain id check retries: the RPC may simply not be up yet.
-    let mut pause = Duration::from_millis(250);
-    loop {
-        let checked = tokio::select! {
-            _ = &mut stop => return Ok(()),
-            id = provider.get_chain_id() => id,
-        };
-        match checked {
-            Ok(id) if id == chain.config.chain_id => break,
-            Ok(id) => {
-                return Err(StartError::Config(ConfigError {
-                    field: format!("{}.chain_id", chain.name),
-                    reason: format!(
-                        "configured {} but {} serves chain {id}",
-                        chain.config.chain_id, chain.config.rpc
-                    ),
-                }));
-            }
-            Err(e) => {
-                tracing::warn!(chain = chain.config.chain_id, error = %e, retry_in = ?pause, "RPC not reachable");
-                tokio::select! {
-                    _ = &mut stop => return Ok(()),
-                    _ = tokio::time::sleep(pause) => {}
-                }
-                pause = (pause * 2).min(Duration::from_secs(30));
-            }
-        }
+    if check_chain_id(&chain, &transport, stop.as_mut())
+        .await?
+        .is_none()
+    {
+        return Ok(());
     }
+    let is_local = transport.is_local();
+    let provider = ProviderBuilder::new().connect_client(RpcClient::new(transport, is_local));
     tracing::info!(chain = chain.config.chain_id, finality = %chain.finality, contracts = chain.addresses.len(), "watching");
     let config = watcher_config(&chain, &mirrors);
     let mut watcher = Watcher::new(provider, node, adapter, config);
@@ -500,5 +565,60 @@ subscribe = ["*:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]
         );
         let typo = GOOD.replace("start_block", "startblock");
         assert!(section(&typo).unwrap_err().contains("startblock"));
+    }
+
+    #[test]
+    fn several_rpc_urls_are_listed_in_order_and_each_is_checked() {
+        let one = "rpc = \"http://127.0.0.1:8545\"";
+        let two = "rpc = [\"http://127.0.0.1:8545\", \"https://eth.example/v3/key\"]";
+        let chain = section(&GOOD.replace(one, two)).unwrap();
+        let fields: Vec<&str> = chain.rpc_urls.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(fields, ["rpc[0]", "rpc[1]"]);
+        assert_eq!(chain.rpc_urls[1].1.as_str(), "https://eth.example/v3/key");
+        assert_eq!(chain.config.rpc_retry_first_ms, 60_000);
+        for (to, field, reason) in [
+            ("rpc = []", "ethereum[0].rpc:", "no RPC URL"),
+            (
+                "rpc = [\"http://127.0.0.1:8545\", \"ftp://x\"]",
+                "ethereum[0].rpc[1]:",
+                "not an http(s) URL",
+            ),
+            (
+                "rpc = [\"http://127.0.0.1:8545\", \"http://127.0.0.1:8545\"]",
+                "ethereum[0].rpc[1]:",
+                "listed twice",
+            ),
+        ] {
+            let err = section(&GOOD.replace(one, to)).unwrap_err();
+            assert!(
+                err.starts_with(field) && err.contains(reason),
+                "{to}: {err}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_rpc_url_answering_for_another_chain_stops_the_chain_with_its_field() {
+        let (right, wrong) = (
+            aolink_testkit::stand_in_rpc(1, 10).await,
+            aolink_testkit::stand_in_rpc(5, 10).await,
+        );
+        let text = GOOD.replace(
+            "rpc = \"http://127.0.0.1:8545\"",
+            &format!("rpc = [\"{}\", \"{}\"]", right.url, wrong.url),
+        );
+        let chain = section(&text).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(aolink_node::NodeConfig::new(dir.path())).unwrap();
+        let adapter = Arc::new(Ed25519Signer::generate());
+        let err = run_chain(node, adapter, chain, Vec::new(), std::future::pending())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("ethereum[0].rpc[1]:") && err.contains("serves chain 5"),
+            "{err}"
+        );
+        assert_eq!(wrong.asked_besides_chain_id(), Vec::<String>::new());
     }
 }

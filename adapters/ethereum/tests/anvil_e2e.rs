@@ -506,6 +506,17 @@ async fn a_dapp_send_reaches_an_aos_process_with_sender_and_chain_in_its_tags() 
 /// A loopback JSON-RPC proxy in front of `upstream` that answers every third call with
 /// `status` instead of forwarding it. Returns its URL and the count of refused calls.
 async fn flaky_proxy(upstream: String, status: u16) -> (String, Arc<AtomicU64>) {
+    refusing_proxy(upstream, status, |call| call % 3 == 2).await
+}
+
+/// A loopback JSON-RPC proxy in front of `upstream` that answers call number `n` (from 0)
+/// with `status` when `refuse(n)`, and forwards it otherwise. Returns its URL and the count
+/// of refused calls.
+async fn refusing_proxy(
+    upstream: String,
+    status: u16,
+    refuse: fn(u64) -> bool,
+) -> (String, Arc<AtomicU64>) {
     use axum::body::Bytes;
     use axum::http::{StatusCode, header};
     use axum::response::IntoResponse;
@@ -524,7 +535,7 @@ async fn flaky_proxy(upstream: String, status: u16) -> (String, Arc<AtomicU64>) 
                     String,
                 )>,
                  body: Bytes| async move {
-                    if calls.fetch_add(1, Ordering::SeqCst) % 3 == 2 {
+                    if refuse(calls.fetch_add(1, Ordering::SeqCst)) {
                         refused.fetch_add(1, Ordering::SeqCst);
                         let code = StatusCode::from_u16(status).unwrap();
                         return (code, "refused by the flaky proxy").into_response();
@@ -618,6 +629,77 @@ async fn an_rpc_failing_every_third_call_delays_ingestion_but_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_rpc_answering_429_delays_ingestion_but_loses_nothing() {
     ingestion_through_a_flaky_rpc_loses_nothing(429).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_first_rpc_url_goes_down_mid_backfill_the_next_carries_on_losing_nothing() {
+    use aolink_ethereum::service::{self, ChainConfig};
+    let Some(anvil) = anvil() else {
+        return;
+    };
+    let provider = wallet_provider(&anvil);
+    let burst = DevEventBurst::deploy(&provider).await.unwrap();
+    let mut sent = Vec::new();
+    for i in 0..30u64 {
+        sent.push(
+            burst_stakes(&burst, 10, 100 * i, B256::repeat_byte(5))
+                .await
+                .transaction_hash,
+        );
+    }
+    // The first URL serves 40 calls, then answers 503 to everything.
+    let (first, refused) = refusing_proxy(anvil.endpoint_url().to_string(), 503, |n| n >= 40).await;
+    #[derive(serde::Deserialize)]
+    struct File {
+        ethereum: Vec<ChainConfig>,
+    }
+    let text = format!(
+        "[[ethereum]]\nchain_id = 31337\nrpc = [\"{first}\", \"{}\"]\nfinality = 0\n\
+         poll_interval_ms = 20\nmax_range = 2\n\
+         [[ethereum.contracts]]\naddress = \"{:#x}\"\nstart_block = 1\n",
+        anvil.endpoint_url(),
+        burst.address()
+    );
+    let file: File = toml::from_str(&text).unwrap();
+    let chain = file.ethereum.into_iter().next().unwrap().check(0).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(NodeConfig::new(dir.path())).unwrap();
+    let adapter = Arc::new(Ed25519Signer::generate());
+    let mirrors = service::ensure_mirrors(&node, &adapter, &chain)
+        .await
+        .unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(service::run_chain(
+        node.clone(),
+        adapter,
+        chain,
+        mirrors.clone(),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let mut events = Vec::new();
+    for _ in 0..300 {
+        events = mirror_inbox(&node, &mirrors[0]).0;
+        if events.len() >= 300 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop_tx.send(());
+    run.await.unwrap().unwrap();
+    assert!(
+        refused.load(Ordering::SeqCst) > 0,
+        "the first URL went down"
+    );
+    let mut unique = events.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), events.len(), "no event twice");
+    assert_eq!(events.len(), 300, "every event arrived");
+    for h in &sent {
+        assert_eq!(events.iter().filter(|(t, _)| *t == hex(h)).count(), 10);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
