@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::B256;
 use alloy::providers::{Provider, ProviderBuilder};
+use alloy::rpc::client::RpcClient;
 use alloy::rpc::types::Filter;
 use aolink_ethereum::Finality;
+use aolink_ethereum::failover::Failover;
 use aolink_ethereum::watcher::{WatchedContract, Watcher, WatcherConfig};
 use aolink_node::ans104::Ed25519Signer;
 use aolink_node::{Node, NodeConfig};
@@ -38,6 +40,14 @@ async fn main() {
     }
     let head = provider.get_block_number().await.unwrap();
     let reader = ProviderBuilder::new().connect_http(anvil.endpoint_url());
+    // The watcher reads through the transport the node uses (here with one URL).
+    let failover = Failover::new(
+        31337,
+        &[anvil.endpoint_url()],
+        reqwest::Client::new(),
+        Duration::from_secs(60),
+    );
+    let watched = ProviderBuilder::new().connect_client(RpcClient::new(failover, true));
 
     let mut raw = Vec::new();
     let mut ours = Vec::new();
@@ -75,7 +85,7 @@ async fn main() {
             }],
         );
         config.range = (RANGE, RANGE, RANGE);
-        let mut watcher = Watcher::new(reader.clone(), node.clone(), adapter, config);
+        let mut watcher = Watcher::new(watched.clone(), node.clone(), adapter, config);
         let t = Instant::now();
         let mut delivered = 0;
         loop {
