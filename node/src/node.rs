@@ -1,6 +1,6 @@
 //! The assembled node: key, store and scheduler over one data directory.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
@@ -96,6 +96,9 @@ struct Inner {
     /// Processes with slots the crank has not handled yet; `None` means every process (after
     /// a start, or when a new module may have made waiting processes runnable).
     due: Mutex<Option<HashSet<Id>>>,
+    /// What the node's components (chain adapters) last reported of themselves, by name, for
+    /// operators (`GET /status`). In memory only: it describes the running process.
+    statuses: Mutex<BTreeMap<String, serde_json::Value>>,
 }
 
 /// The embedded AO node. Cheap to clone; clones share everything.
@@ -147,6 +150,7 @@ impl Node {
                 crank: tokio::sync::Notify::new(),
                 unrunnable: Mutex::new(HashSet::new()),
                 due: Mutex::new(None),
+                statuses: Mutex::new(BTreeMap::new()),
             }),
         })
     }
@@ -203,6 +207,26 @@ impl Node {
     /// The node's address (its key's).
     pub fn address(&self) -> &str {
         self.inner.scheduler.address()
+    }
+
+    /// Records what component `name` reports of itself (replacing its last report); served
+    /// at `GET /status`.
+    pub fn report_status(&self, name: &str, status: serde_json::Value) {
+        let mut statuses = self
+            .inner
+            .statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        statuses.insert(name.to_string(), status);
+    }
+
+    /// Every component's last report, by name.
+    pub fn statuses(&self) -> BTreeMap<String, serde_json::Value> {
+        self.inner
+            .statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Whether this start created the node key.

@@ -359,10 +359,16 @@ pub fn rpc_transport(chain: &Chain) -> Result<Failover, ConfigError> {
     ))
 }
 
+/// The chain's component name in the node's `GET /status`.
+pub fn status_name(chain: &Chain) -> String {
+    format!("ethereum/{}", chain.config.chain_id)
+}
+
 /// Waits until one RPC URL answers for the configured chain. A URL that answers for another
 /// chain is a configuration error (the node stops rather than risk mirroring the wrong
 /// network); URLs that do not answer yet are checked when first used. `None`: stopped.
 async fn check_chain_id(
+    node: &Node,
     chain: &Chain,
     transport: &Failover,
     mut stop: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
@@ -396,6 +402,15 @@ async fn check_chain_id(
             return Ok(Some(()));
         }
         tracing::warn!(chain = chain.config.chain_id, retry_in = ?pause, "no RPC URL reachable");
+        node.report_status(
+            &status_name(chain),
+            serde_json::json!({
+                "kind": "ethereum",
+                "chainId": chain.config.chain_id,
+                "healthy": false,
+                "lastError": "no RPC URL reachable (waiting to check the chain id)",
+            }),
+        );
         tokio::select! {
             _ = &mut stop => return Ok(None),
             _ = tokio::time::sleep(pause) => {}
@@ -416,17 +431,19 @@ pub async fn run_chain(
 ) -> Result<(), StartError> {
     let transport = rpc_transport(&chain)?;
     tokio::pin!(stop);
-    if check_chain_id(&chain, &transport, stop.as_mut())
+    if check_chain_id(&node, &chain, &transport, stop.as_mut())
         .await?
         .is_none()
     {
         return Ok(());
     }
     let is_local = transport.is_local();
+    let in_use = transport.clone();
     let provider = ProviderBuilder::new().connect_client(RpcClient::new(transport, is_local));
     tracing::info!(chain = chain.config.chain_id, finality = %chain.finality, contracts = chain.addresses.len(), "watching");
     let config = watcher_config(&chain, &mirrors);
     let mut watcher = Watcher::new(provider, node, adapter, config);
+    watcher.report_status_as(status_name(&chain), move || in_use.current().to_string());
     let wake = chain.config.ws.clone().map(|url| {
         let wake = Arc::new(Notify::new());
         let heads = tokio::spawn(follow_heads(chain.config.chain_id, url, wake.clone()));
@@ -595,6 +612,39 @@ subscribe = ["*:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]
                 "{to}: {err}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_chain_without_a_reachable_rpc_reports_itself_unhealthy() {
+        let text = GOOD.replace(
+            "rpc = \"http://127.0.0.1:8545\"",
+            &format!("rpc = \"{}\"", aolink_testkit::closed_port_url()),
+        );
+        let chain = section(&text).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(aolink_node::NodeConfig::new(dir.path())).unwrap();
+        let adapter = Arc::new(Ed25519Signer::generate());
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let run = tokio::spawn(run_chain(node.clone(), adapter, chain, Vec::new(), async {
+            let _ = stop_rx.await;
+        }));
+        let mut status = serde_json::Value::Null;
+        for _ in 0..100 {
+            status = node.statuses().remove("ethereum/1").unwrap_or_default();
+            if !status.is_null() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(status["healthy"], false, "{status}");
+        assert!(
+            status["lastError"]
+                .as_str()
+                .unwrap()
+                .contains("no RPC URL reachable")
+        );
+        let _ = stop_tx.send(());
+        run.await.unwrap().unwrap();
     }
 
     #[tokio::test]

@@ -158,6 +158,30 @@ enum Fetch {
     TooLarge,
 }
 
+/// Where a watcher reports itself (`GET /status` of the node) and how it names its RPC.
+struct StatusReport {
+    name: String,
+    rpc: Box<dyn Fn() -> String + Send + Sync>,
+}
+
+/// What the watcher has seen since it started, for its status report.
+#[derive(Default)]
+struct Seen {
+    /// The newest head under the finality policy.
+    head: Option<u64>,
+    caught_up: bool,
+    events: u64,
+    reorgs: u64,
+    /// Unix time (ms) of the last successful poll.
+    last_success_ms: Option<u64>,
+    failures_in_a_row: u32,
+    last_error: Option<String>,
+}
+
+/// Failed polls in a row after which a watcher reports itself unhealthy: each poll retries
+/// its calls first, so this is about 5 s of calls failing at once, longer when they time out.
+const UNHEALTHY_AFTER_FAILURES: u32 = 3;
+
 /// Watches one chain.
 pub struct Watcher<P> {
     provider: P,
@@ -167,6 +191,8 @@ pub struct Watcher<P> {
     range: AdaptiveRange,
     /// The next range, read while the last one was delivered.
     prefetched: Option<Fetched>,
+    status: Option<StatusReport>,
+    seen: Seen,
 }
 
 impl<P: Provider> Watcher<P> {
@@ -180,7 +206,77 @@ impl<P: Provider> Watcher<P> {
             range: AdaptiveRange::new(initial, min, max),
             config,
             prefetched: None,
+            status: None,
+            seen: Seen::default(),
         }
+    }
+
+    /// Reports the watcher's state to the node after every poll, as component `name` of
+    /// `GET /status`; `rpc` names the RPC URL in use.
+    pub fn report_status_as(
+        &mut self,
+        name: impl Into<String>,
+        rpc: impl Fn() -> String + Send + Sync + 'static,
+    ) {
+        self.status = Some(StatusReport {
+            name: name.into(),
+            rpc: Box::new(rpc),
+        });
+    }
+
+    /// Records a poll's outcome and reports the watcher's state, if it reports.
+    fn note_poll(&mut self, outcome: &Result<Progress, WatchError>) {
+        match outcome {
+            Ok(p) => {
+                self.seen.events += p.events as u64;
+                self.seen.reorgs += p.reorgs as u64;
+                self.seen.caught_up = p.caught_up;
+                self.seen.failures_in_a_row = 0;
+                self.seen.last_error = None;
+                self.seen.last_success_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()
+                    .map(|d| d.as_millis() as u64);
+            }
+            Err(e) => {
+                self.seen.failures_in_a_row = self.seen.failures_in_a_row.saturating_add(1);
+                self.seen.last_error = Some(e.to_string());
+            }
+        }
+        let Some(report) = &self.status else {
+            return;
+        };
+        let contracts: Vec<_> = self
+            .config
+            .contracts
+            .iter()
+            .map(|c| {
+                let through = self.cursor(c).ok().map(|cursor| cursor.number);
+                json!({
+                    "address": format!("{:#x}", c.address),
+                    "mirror": mirror_id(c),
+                    "deliveredThrough": through,
+                    "behind": self.seen.head.zip(through).map(|(h, t)| h.saturating_sub(t)),
+                })
+            })
+            .collect();
+        let deep_reorg = matches!(outcome, Err(WatchError::DeepReorg { .. }));
+        let status = json!({
+            "kind": "ethereum",
+            "chainId": self.config.chain_id,
+            "finality": self.config.finality.to_string(),
+            "rpc": (report.rpc)(),
+            "head": self.seen.head,
+            "caughtUp": self.seen.caught_up,
+            "contracts": contracts,
+            "eventsDelivered": self.seen.events,
+            "reorgs": self.seen.reorgs,
+            "lastSuccessMs": self.seen.last_success_ms,
+            "failuresInARow": self.seen.failures_in_a_row,
+            "lastError": self.seen.last_error,
+            "healthy": !deep_reorg && self.seen.failures_in_a_row < UNHEALTHY_AFTER_FAILURES,
+        });
+        self.node.report_status(&report.name, status);
     }
 
     /// The stored cursor of `contract` (before its start block when there is none).
@@ -392,6 +488,7 @@ impl<P: Provider> Watcher<P> {
     pub async fn poll_once(&mut self) -> Result<Progress, WatchError> {
         let mut progress = Progress::default();
         let head = self.head().await?;
+        self.seen.head = Some(head);
         let mut cursors = Vec::with_capacity(self.config.contracts.len());
         for contract in self.config.contracts.clone() {
             let mut cursor = self.cursor(&contract)?;
@@ -516,7 +613,9 @@ impl<P: Provider> Watcher<P> {
         tokio::pin!(stop);
         let mut backoff = Duration::from_millis(250);
         loop {
-            let (wait, wakeable) = match self.poll_once().await {
+            let outcome = self.poll_once().await;
+            self.note_poll(&outcome);
+            let (wait, wakeable) = match outcome {
                 Ok(p) => {
                     backoff = Duration::from_millis(250);
                     if p.caught_up {

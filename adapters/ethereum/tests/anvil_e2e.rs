@@ -678,10 +678,15 @@ async fn when_the_first_rpc_url_goes_down_mid_backfill_the_next_carries_on_losin
             let _ = stop_rx.await;
         },
     ));
+    let url = serve(&node).await;
+    let client = reqwest::Client::new();
     let mut events = Vec::new();
+    let mut status = Value::Null;
     for _ in 0..300 {
         events = mirror_inbox(&node, &mirrors[0]).0;
-        if events.len() >= 300 {
+        status = get_json(&client, &format!("{url}/status")).await["components"]["ethereum/31337"]
+            .clone();
+        if events.len() >= 300 && status["caughtUp"] == true {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -691,6 +696,16 @@ async fn when_the_first_rpc_url_goes_down_mid_backfill_the_next_carries_on_losin
     assert!(
         refused.load(Ordering::SeqCst) > 0,
         "the first URL went down"
+    );
+    // Operators see the chain caught up, through the second URL, and healthy again.
+    let second = aolink_ethereum::failover::shown(&anvil.endpoint_url());
+    assert_eq!(status["rpc"], second, "{status}");
+    assert_eq!(status["healthy"], true, "{status}");
+    assert_eq!(status["eventsDelivered"], 300, "{status}");
+    assert_eq!(status["contracts"][0]["behind"], 0, "{status}");
+    assert_eq!(
+        status["contracts"][0]["deliveredThrough"], status["head"],
+        "{status}"
     );
     let mut unique = events.clone();
     unique.sort();

@@ -69,6 +69,7 @@ pub fn router(node: Node, config: &HttpConfig) -> Result<Router, ItemError> {
         .route("/", get(su::info).post(su::post_root))
         .route("/timestamp", get(su::timestamp))
         .route("/health", get(su::health))
+        .route("/status", get(su::status))
         .route("/processes/{id}", get(su::process))
         .route("/graphql", post(graphql::handle).with_state(schema))
         .route("/result/{id}", get(cu::result))

@@ -31,6 +31,16 @@ pub(crate) async fn health(State(s): State<AppState>) -> Json<Value> {
     Json(json!({ "status": "ok", "address": s.node.address() }))
 }
 
+/// `GET /status`: the node and what each of its components (chain adapters) last reported.
+/// `healthy` is false when any component reports itself unhealthy.
+pub(crate) async fn status(State(s): State<AppState>) -> Json<Value> {
+    let components = s.node.statuses();
+    let healthy = components
+        .values()
+        .all(|c| c["healthy"].as_bool() != Some(false));
+    Json(json!({ "address": s.node.address(), "healthy": healthy, "components": components }))
+}
+
 /// `GET /timestamp`: current time and local block height (12 digits, as the SU pads it).
 pub(crate) async fn timestamp(State(s): State<AppState>) -> Json<Value> {
     let (timestamp, height) = s.node.scheduler().now();
