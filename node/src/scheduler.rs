@@ -336,11 +336,7 @@ impl Scheduler {
                         self.assignment_at(&process, slot)?,
                     ));
                 }
-                let timestamp = self
-                    .clock
-                    .now_ms()
-                    .max(record.last_timestamp.saturating_add(1))
-                    .max(self.cron_floor(&process)?);
+                let timestamp = self.next_timestamp(&process, &record)?;
                 let mut batch = Batch::new();
                 batch.put_item(&id, raw);
                 let assignment =
@@ -385,11 +381,7 @@ impl Scheduler {
                 self.assignment_at(&process, slot)?,
             ));
         }
-        let timestamp = self
-            .clock
-            .now_ms()
-            .max(record.last_timestamp.saturating_add(1))
-            .max(self.cron_floor(&process)?);
+        let timestamp = self.next_timestamp(&process, &record)?;
         let mut batch = Batch::new();
         let assignment = self.append(
             &mut batch,
@@ -401,6 +393,16 @@ impl Scheduler {
         )?;
         self.store.apply(&batch)?;
         Ok(Outcome::Scheduled(assignment))
+    }
+
+    /// The timestamp of `process`'s next slot: now, but strictly after its last slot and not
+    /// before its cron floor.
+    fn next_timestamp(&self, process: &Id, record: &ProcessRecord) -> Result<i64, ScheduleError> {
+        Ok(self
+            .clock
+            .now_ms()
+            .max(record.last_timestamp.saturating_add(1))
+            .max(self.cron_floor(process)?))
     }
 
     /// Signs the assignment for `record`'s next slot and adds it, with the updated record, to

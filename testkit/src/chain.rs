@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use alloy::contract::{CallBuilder, CallDecoder};
 use alloy::network::{Ethereum, EthereumWallet};
 use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::primitives::{B256, U256};
@@ -11,6 +12,7 @@ use alloy::providers::{PendingTransactionBuilder, Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol;
+use alloy::sol_types::SolEvent;
 use serde_json::Value;
 
 sol!(
@@ -104,6 +106,29 @@ pub async fn mined<P: Provider>(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("transaction {hash} was not mined in 10 s");
+}
+
+/// Sends a contract call and waits for its receipt (alloy's own heartbeat; use [`mined`]
+/// where the test reorgs the chain).
+pub async fn landed<P: Provider, D: CallDecoder>(call: CallBuilder<P, D>) -> TransactionReceipt {
+    let receipt = call.send().await.unwrap().get_receipt().await.unwrap();
+    assert!(
+        receipt.status(),
+        "transaction {} reverted",
+        receipt.transaction_hash
+    );
+    receipt
+}
+
+/// The first `E` event in `receipt`, decoded.
+pub fn event_in<E: SolEvent>(receipt: &TransactionReceipt) -> E {
+    receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| l.log_decode::<E>().ok())
+        .map(|l| l.inner.data)
+        .unwrap_or_else(|| panic!("no {} in {}", E::SIGNATURE, receipt.transaction_hash))
 }
 
 /// `count` bridge-shaped stakes from the burst contract in one transaction, mined.

@@ -31,13 +31,7 @@ async fn stakes_and_withdrawals_reach_the_bridge_ledger_with_credited_amounts() 
     let manager = DevDsrManager::deploy(&provider, *pot.address(), *dai.address())
         .await
         .unwrap();
-    dai.setMinter(*manager.address())
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    landed(dai.setMinter(*manager.address())).await;
     let treasury = Address::repeat_byte(0x7e);
     let bridge = AOBridge::deploy(
         &provider,
@@ -50,44 +44,11 @@ async fn stakes_and_withdrawals_reach_the_bridge_ledger_with_credited_amounts() 
     .unwrap();
     let ether = U256::from(10).pow(U256::from(18));
     // A share price that is not 1, so transfers round (C4).
-    steth
-        .mint(user, U256::from(118) * ether)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    steth
-        .rebase(U256::from(137) * ether)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    dai.mint(user, U256::from(100_000) * ether)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    steth
-        .approve(*bridge.address(), U256::MAX)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    dai.approve(*bridge.address(), U256::MAX)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    landed(steth.mint(user, U256::from(118) * ether)).await;
+    landed(steth.rebase(U256::from(137) * ether)).await;
+    landed(dai.mint(user, U256::from(100_000) * ether)).await;
+    landed(steth.approve(*bridge.address(), U256::MAX)).await;
+    landed(dai.approve(*bridge.address(), U256::MAX)).await;
 
     // The node: a mirror of the bridge contract and the ledger subscribed to it.
     let dir = tempfile::tempdir().unwrap();
@@ -129,21 +90,8 @@ async fn stakes_and_withdrawals_reach_the_bridge_ledger_with_credited_amounts() 
         (1, U256::from(1000) * ether + U256::from(13)),
         (0, U256::from(3) * ether),
     ] {
-        let receipt = bridge
-            .stake(U256::from(pool), amount, ar)
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-        let log = receipt
-            .inner
-            .logs()
-            .iter()
-            .find_map(|l| l.log_decode::<events::bridge::UserStaked>().ok())
-            .unwrap();
-        credited[pool as usize] += log.inner.data.amount;
+        let receipt = landed(bridge.stake(U256::from(pool), amount, ar)).await;
+        credited[pool as usize] += event_in::<events::bridge::UserStaked>(&receipt).amount;
     }
     assert_ne!(
         credited[0],
@@ -155,21 +103,8 @@ async fn stakes_and_withdrawals_reach_the_bridge_ledger_with_credited_amounts() 
         .raw_request("evm_increaseTime".into(), (2u64,))
         .await
         .unwrap();
-    let receipt = bridge
-        .withdraw(U256::from(1), U256::from(400) * ether, ar)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    let withdrawn = receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| l.log_decode::<events::bridge::UserWithdrawn>().ok())
-        .unwrap();
-    credited[1] -= withdrawn.inner.data.amount;
+    let receipt = landed(bridge.withdraw(U256::from(1), U256::from(400) * ether, ar)).await;
+    credited[1] -= event_in::<events::bridge::UserWithdrawn>(&receipt).amount;
 
     let config = WatcherConfig::new(
         31337,

@@ -219,13 +219,6 @@ pub struct Bridge {
     state: State,
 }
 
-fn config_error(tag: &str, reason: impl Into<String>) -> DeviceError {
-    DeviceError::Config {
-        tag: tag.into(),
-        reason: reason.into(),
-    }
-}
-
 fn int_tag(env: &DeviceEnv, tag: &str, default: i64) -> Result<i64, DeviceError> {
     match env.tag(tag) {
         Some(v) => v
@@ -233,7 +226,9 @@ fn int_tag(env: &DeviceEnv, tag: &str, default: i64) -> Result<i64, DeviceError>
             .parse::<i64>()
             .ok()
             .filter(|n| *n >= 0)
-            .ok_or_else(|| config_error(tag, format!("{v:?} is not a non-negative whole number"))),
+            .ok_or_else(|| {
+                DeviceError::config(tag, format!("{v:?} is not a non-negative whole number"))
+            }),
         None => Ok(default),
     }
 }
@@ -264,7 +259,7 @@ fn config_of(env: &DeviceEnv) -> Result<Config, DeviceError> {
     let set = |tag: &str| -> BTreeSet<String> { env.tags_named(tag).map(str::to_string).collect() };
     let mirrors = set("Mirror");
     if mirrors.is_empty() {
-        return Err(config_error(
+        return Err(DeviceError::config(
             "Mirror",
             "at least one mirror process is required",
         ));
@@ -272,18 +267,22 @@ fn config_of(env: &DeviceEnv) -> Result<Config, DeviceError> {
     let mut assets = Vec::new();
     for value in env.tags_named("Asset") {
         assets.push(parse_asset(value).ok_or_else(|| {
-            config_error(
+            DeviceError::config(
                 "Asset",
                 format!("{value:?} is not <SYMBOL>:<chain-id>:<contract>[:<poolId>]"),
             )
         })?);
     }
     if assets.is_empty() {
-        return Err(config_error("Asset", "at least one asset is required"));
+        return Err(DeviceError::config(
+            "Asset",
+            "at least one asset is required",
+        ));
     }
     let rate = match env.tag("Mint-Rate") {
-        Some(name) => Rate::by_name(name)
-            .ok_or_else(|| config_error("Mint-Rate", format!("{name:?} is not site or halving")))?,
+        Some(name) => Rate::by_name(name).ok_or_else(|| {
+            DeviceError::config("Mint-Rate", format!("{name:?} is not site or halving"))
+        })?,
         None => Rate::SITE,
     };
     let ar_share = match env.tag("AR-Share") {
@@ -297,13 +296,13 @@ fn config_of(env: &DeviceEnv) -> Result<Config, DeviceError> {
             })
             .filter(|(n, d)| *d > 0 && n <= d)
             .ok_or_else(|| {
-                config_error("AR-Share", format!("{v:?} is not num/den with num ≤ den"))
+                DeviceError::config("AR-Share", format!("{v:?} is not num/den with num ≤ den"))
             })?,
         None => (1, 3),
     };
     let period_s = int_tag(env, "Mint-Period", 300)?;
     if period_s == 0 {
-        return Err(config_error(
+        return Err(DeviceError::config(
             "Mint-Period",
             "a period must last at least 1 s",
         ));
@@ -324,7 +323,7 @@ fn config_of(env: &DeviceEnv) -> Result<Config, DeviceError> {
     // are read with `Balance`/`Balances` instead).
     if report_to.iter().any(|t| t == "none") {
         if report_to.len() > 1 {
-            return Err(config_error(
+            return Err(DeviceError::config(
                 "Report-To",
                 "none cannot be combined with report targets",
             ));
@@ -335,7 +334,7 @@ fn config_of(env: &DeviceEnv) -> Result<Config, DeviceError> {
         None | Some("run") => MintSplit::Run,
         Some("period") => MintSplit::Period,
         Some(other) => {
-            return Err(config_error(
+            return Err(DeviceError::config(
                 "Mint-Split",
                 format!("{other:?} is not run or period"),
             ));

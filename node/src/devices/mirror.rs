@@ -85,13 +85,6 @@ pub struct Mirror {
     state: State,
 }
 
-fn config_error(tag: &str, reason: impl Into<String>) -> DeviceError {
-    DeviceError::Config {
-        tag: tag.into(),
-        reason: reason.into(),
-    }
-}
-
 fn is_evm(chain_id: &str) -> bool {
     !chain_id.starts_with("solana:")
 }
@@ -125,17 +118,18 @@ fn config_of(env: &DeviceEnv) -> Result<Config, DeviceError> {
         chain_id.parse::<u64>().is_ok()
     };
     if !valid_chain {
-        return Err(config_error(
+        return Err(DeviceError::config(
             "Chain-Id",
             format!("{chain_id:?} is neither a decimal EVM chain id nor solana:<cluster>"),
         ));
     }
     let raw = env.require("Contract")?;
-    let contract = normalise_contract(&chain_id, raw)
-        .ok_or_else(|| config_error("Contract", format!("{raw:?} is not a contract address")))?;
+    let contract = normalise_contract(&chain_id, raw).ok_or_else(|| {
+        DeviceError::config("Contract", format!("{raw:?} is not a contract address"))
+    })?;
     let authorities: BTreeSet<String> = env.tags_named("Authority").map(str::to_string).collect();
     if authorities.is_empty() {
-        return Err(config_error(
+        return Err(DeviceError::config(
             "Authority",
             "at least one adapter address must be an Authority",
         ));
@@ -147,7 +141,7 @@ fn config_of(env: &DeviceEnv) -> Result<Config, DeviceError> {
             .ok()
             .filter(|w| *w > 0)
             .ok_or_else(|| {
-                config_error(
+                DeviceError::config(
                     "Reorg-Window",
                     format!("{v:?} is not a positive number of blocks"),
                 )
@@ -296,7 +290,7 @@ impl Mirror {
         let mut state = State::default();
         for value in env.tags_named("Subscribe") {
             let (event, pid) = parse_subscription(value).ok_or_else(|| {
-                config_error(
+                DeviceError::config(
                     "Subscribe",
                     format!("{value:?} is not <Event>:<process-id> or *:<process-id>"),
                 )

@@ -39,6 +39,16 @@ pub enum DeviceError {
     State(String),
 }
 
+impl DeviceError {
+    /// A spawn tag `tag` that is missing or malformed, and why.
+    pub fn config(tag: &str, reason: impl Into<String>) -> Self {
+        DeviceError::Config {
+            tag: tag.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
 /// What a device knows about its own process, from the process item (fixed at spawn).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceEnv {
