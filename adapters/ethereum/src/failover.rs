@@ -111,22 +111,23 @@ impl Failover {
             let inner = self.inner.clone();
             asks.spawn(async move { (i, inner.chain_of(i).await) });
         }
-        let mut found: Vec<(usize, Probe)> = Vec::new();
+        let mut found: Vec<Option<Probe>> = (0..self.inner.endpoints.len()).map(|_| None).collect();
         while let Some(joined) = asks.join_next().await {
-            let (i, answer) = match joined {
-                Ok(done) => done,
-                Err(e) => return vec![Probe::Unreachable(TransportErrorKind::custom(e))],
-            };
-            found.push((
-                i,
-                match answer {
+            if let Ok((i, answer)) = joined {
+                found[i] = Some(match answer {
                     Ok(id) => Probe::Serves(id),
                     Err(e) => Probe::Unreachable(e),
-                },
-            ));
+                });
+            }
         }
-        found.sort_by_key(|(i, _)| *i);
-        found.into_iter().map(|(_, p)| p).collect()
+        found
+            .into_iter()
+            .map(|p| {
+                p.unwrap_or_else(|| {
+                    Probe::Unreachable(TransportErrorKind::custom_str("the probe task failed"))
+                })
+            })
+            .collect()
     }
 
     /// The URL currently in use, as logged.
