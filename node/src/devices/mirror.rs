@@ -10,7 +10,9 @@
 //!   `Chain-Event` and `Chain-Reorg`.
 //! - `Subscribe` (repeatable): `<Event>:<process-id>`, or `*:<process-id>` for every event.
 //! - `Reorg-Window` (default 256): blocks behind the head whose events are kept in full so a
-//!   reorg can retract them; a reorg reaching further back is refused.
+//!   reorg can retract them; a reorg reaching further back is refused. Event identities are
+//!   kept for the window only: an event from before it is final, and a repeat of it is
+//!   refused as a replay (`stale`), so the state does not grow with the chain's history.
 //!
 //! Actions: `Chain-Event`, `Chain-Reorg` (authorities only); `Subscribe` / `Unsubscribe` with
 //! an `Event` tag (a process subscribes itself; the owner or an authority may name another
@@ -65,8 +67,17 @@ struct State {
     /// Bridge view: deposited per `user|pool` and in total per pool (decimal strings).
     deposited: BTreeMap<String, String>,
     pool_totals: BTreeMap<String, String>,
-    /// `txHash:logIndex` of every event held.
+    /// `txHash:logIndex` of the events within the reorg window (those in `recent`); older
+    /// events are final, and one arriving again is refused by `floor`, so the set stays the
+    /// size of the window however long the mirror runs.
     seen: BTreeSet<String>,
+    /// The oldest block whose events are still held in full: an event from before it is
+    /// refused as a replay (counted in `stale`).
+    #[serde(default)]
+    floor: u64,
+    /// Events refused because they were older than the reorg window.
+    #[serde(default)]
+    stale: u64,
     /// Full events of the blocks within the reorg window, by block number.
     recent: BTreeMap<u64, Vec<Value>>,
     /// Subscribers per event name (`*` = all).
@@ -213,9 +224,22 @@ fn validate(index: usize, value: &Value) -> Result<Event, String> {
     Ok(Event {
         value: value.clone(),
         name: name.to_string(),
-        key: format!("{}:{log_index}", tx.to_ascii_lowercase()),
+        key: key_of(tx, log_index),
         block,
     })
+}
+
+/// An event's identity on its chain.
+fn key_of(tx_hash: &str, log_index: u64) -> String {
+    format!("{}:{log_index}", tx_hash.to_ascii_lowercase())
+}
+
+/// The identity of an event held in `recent`.
+fn held_key(event: &Value) -> String {
+    key_of(
+        event["txHash"].as_str().unwrap_or(""),
+        event["logIndex"].as_u64().unwrap_or(0),
+    )
 }
 
 fn add(map: &mut BTreeMap<String, String>, key: &str, amount: &BigUint, credit: bool) -> bool {
@@ -430,8 +454,12 @@ impl Mirror {
         // Applied on a copy: a withdrawal the view cannot cover leaves nothing half-applied.
         let mut next = self.state.clone();
         let mut accepted = Vec::new();
-        let mut duplicates = 0u64;
+        let (mut duplicates, mut stale) = (0u64, 0u64);
         for event in events {
+            if event.block < next.floor {
+                stale += 1;
+                continue;
+            }
             if !next.seen.insert(event.key.clone()) {
                 duplicates += 1;
                 continue;
@@ -462,9 +490,14 @@ impl Mirror {
             .max();
         if let Some(newest) = newest {
             let keep_from = newest.saturating_sub(self.config.reorg_window - 1);
-            next.recent = next.recent.split_off(&keep_from);
+            let kept = next.recent.split_off(&keep_from);
+            for event in std::mem::replace(&mut next.recent, kept).values().flatten() {
+                next.seen.remove(&held_key(event));
+            }
+            next.floor = next.floor.max(keep_from);
         }
         next.duplicates += duplicates;
+        next.stale += stale;
         // Each subscriber gets one message with its events.
         let mut per_subscriber: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for event in &accepted {
@@ -496,7 +529,7 @@ impl Mirror {
         next.refused_calls += refused_calls.len() as u64;
         self.state = next;
         Reply {
-            output: json!({"accepted": accepted.len(), "duplicates": duplicates, "forwarded": messages.len(), "calls": calls, "refusedCalls": refused_calls}),
+            output: json!({"accepted": accepted.len(), "duplicates": duplicates, "stale": stale, "forwarded": messages.len(), "calls": calls, "refusedCalls": refused_calls}),
             messages,
             error: None,
         }
@@ -517,24 +550,21 @@ impl Mirror {
             Ok(h) => h,
             Err(e) => return Reply::error(format!("Chain-Reorg {e}")),
         };
-        if let Some(current) = &self.state.head {
-            let oldest_kept = current.number.saturating_sub(self.config.reorg_window - 1);
-            if from < oldest_kept {
-                return Reply::error(format!(
-                    "Chain-Reorg from block {from} reaches past the reorg window (events before block {oldest_kept} are no longer held in full); nothing changed"
-                ));
-            }
+        let by_head = self.state.head.as_ref().map_or(0, |current| {
+            current.number.saturating_sub(self.config.reorg_window - 1)
+        });
+        let oldest_kept = by_head.max(self.state.floor);
+        if from < oldest_kept {
+            return Reply::error(format!(
+                "Chain-Reorg from block {from} reaches past the reorg window (events before block {oldest_kept} are no longer held in full); nothing changed"
+            ));
         }
         let mut next = self.state.clone();
         let orphaned = next.recent.split_off(&from);
         let mut retracted: Vec<Value> = orphaned.into_values().flatten().collect();
         retracted.reverse();
         for event in &retracted {
-            let key = format!(
-                "{}:{}",
-                event["txHash"].as_str().unwrap_or("").to_ascii_lowercase(),
-                event["logIndex"].as_u64().unwrap_or(0)
-            );
+            let key = held_key(event);
             next.seen.remove(&key);
             if !next.apply(event, true) {
                 return Reply::error(format!("Chain-Reorg could not undo {key}; nothing changed"));
@@ -614,8 +644,9 @@ impl Mirror {
             "authorities": self.config.authorities,
             "reorgWindow": self.config.reorg_window,
             "head": self.state.head,
-            "events": self.state.seen.len(),
+            "events": self.state.counts.values().sum::<u64>(),
             "duplicates": self.state.duplicates,
+            "stale": self.state.stale,
             "refusedCalls": self.state.refused_calls,
             "subscribers": self.state.subscribers,
         })
@@ -1061,5 +1092,48 @@ mod tests {
             prop_assert_eq!(&m.state.pool_totals, &expected.pool_totals);
             prop_assert_eq!(&m.state.counts, &expected.counts);
         }
+    }
+    #[test]
+    fn only_the_reorg_window_is_remembered_and_older_events_are_refused_as_replays() {
+        let mut m = Mirror::new(&env(&[("Reorg-Window", "4")])).unwrap();
+        for block in 1..=20u64 {
+            let stake = event("UserStaked", block as u32, 0, block, "0xa11ce", 10);
+            let reply = m.handle(&msg(
+                "Chain-Event",
+                ADAPTER,
+                batch(vec![stake], block),
+                block,
+            ));
+            assert_eq!(reply.output["accepted"], 1, "{reply:?}");
+        }
+        // Twenty events held, but only the window's keys kept.
+        assert_eq!(m.info()["events"], 20);
+        assert_eq!(m.state.seen.len(), 4);
+        assert_eq!(m.state.floor, 17);
+        // A replay from inside the window is a duplicate; from before it, stale. Neither counts.
+        let inside = event("UserStaked", 19, 0, 19, "0xa11ce", 10);
+        let before = event("UserStaked", 3, 0, 3, "0xa11ce", 10);
+        let reply = m.handle(&msg(
+            "Chain-Event",
+            ADAPTER,
+            batch(vec![inside, before], 20),
+            21,
+        ));
+        assert_eq!(reply.output["accepted"], 0, "{reply:?}");
+        assert_eq!(reply.output["duplicates"], 1);
+        assert_eq!(reply.output["stale"], 1);
+        assert_eq!(m.info()["stale"], 1);
+        assert_eq!(m.view()["deposited"]["0xa11ce|0"], "200");
+        // A reorg can reach back to the window's start, not before it.
+        let deep = m.handle(&msg("Chain-Reorg", ADAPTER, json!({"fromBlock": 16}), 22));
+        assert!(
+            deep.error.as_deref().unwrap_or("").contains("reorg window"),
+            "{deep:?}"
+        );
+        let ok = m.handle(&msg("Chain-Reorg", ADAPTER, json!({"fromBlock": 17}), 23));
+        assert!(ok.error.is_none(), "{ok:?}");
+        assert_eq!(m.info()["events"], 16);
+        assert_eq!(m.view()["deposited"]["0xa11ce|0"], "160");
+        assert!(m.state.seen.is_empty());
     }
 }
