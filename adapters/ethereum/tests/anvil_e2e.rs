@@ -642,6 +642,25 @@ async fn when_the_first_rpc_url_goes_down_mid_backfill_the_next_carries_on_losin
         status["contracts"][0]["deliveredThrough"], status["head"],
         "{status}"
     );
+    // The same, as Prometheus reads it.
+    let metrics = client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for sample in [
+        "aolink_ethereum_healthy{component=\"ethereum/31337\"} 1".to_string(),
+        "aolink_ethereum_events_delivered{component=\"ethereum/31337\"} 300".to_string(),
+        format!(
+            "aolink_ethereum_contracts_behind{{component=\"ethereum/31337\",address=\"{:#x}\"}} 0",
+            burst.address()
+        ),
+    ] {
+        assert!(metrics.contains(&sample), "{sample} not in\n{metrics}");
+    }
     let mut unique = events.clone();
     unique.sort();
     unique.dedup();

@@ -8,6 +8,7 @@ mod cron;
 mod cu;
 mod error;
 mod graphql;
+mod metrics;
 mod su;
 
 use std::sync::Arc;
@@ -70,6 +71,7 @@ pub fn router(node: Node, config: &HttpConfig) -> Result<Router, ItemError> {
         .route("/timestamp", get(su::timestamp))
         .route("/health", get(su::health))
         .route("/status", get(su::status))
+        .route("/metrics", get(metrics::metrics))
         .route("/processes/{id}", get(su::process))
         .route("/graphql", post(graphql::handle).with_state(schema))
         .route("/result/{id}", get(cu::result))

@@ -1,0 +1,151 @@
+//! `GET /metrics`: the components' status reports (`GET /status`) in the Prometheus text
+//! format, for the alerting operators already run.
+//!
+//! The mapping is generic, so a component's report is its metrics without this module knowing
+//! its fields: each number or boolean field `f` of component `c` becomes
+//! `aolink_<kind>_<f>{component="c"}` (camelCase turned into snake_case, booleans 0 or 1), and
+//! each object in an array field `a` that has an `address` becomes
+//! `aolink_<kind>_<a>_<f>{component="c",address="…"}`. `kind` is the report's `kind` field
+//! (`component` when it has none). Strings and nulls are left out.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde_json::Value;
+
+use super::AppState;
+
+/// `GET /metrics`.
+pub(crate) async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        render(&s.node.statuses()),
+    )
+}
+
+/// One sample: its metric name, labels and value.
+type Sample = (String, Vec<(&'static str, String)>, f64);
+
+/// The text exposition of `statuses`, metrics sorted by name, each with one `# TYPE` line.
+pub(crate) fn render(statuses: &BTreeMap<String, Value>) -> String {
+    let mut samples: Vec<Sample> = vec![("aolink_up".into(), Vec::new(), 1.0)];
+    for (component, report) in statuses {
+        let kind = report["kind"].as_str().unwrap_or("component");
+        let Some(fields) = report.as_object() else {
+            continue;
+        };
+        for (field, value) in fields {
+            let name = format!("aolink_{}_{}", snake(kind), snake(field));
+            if let Some(v) = number(value) {
+                samples.push((name, vec![("component", component.clone())], v));
+            } else if let Value::Array(items) = value {
+                for item in items {
+                    let Some(address) = item["address"].as_str() else {
+                        continue;
+                    };
+                    for (inner, v) in item.as_object().into_iter().flatten() {
+                        if let Some(v) = number(v) {
+                            let labels = vec![
+                                ("component", component.clone()),
+                                ("address", address.to_string()),
+                            ];
+                            samples.push((format!("{name}_{}", snake(inner)), labels, v));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    samples.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = String::new();
+    let mut last = "";
+    for (name, labels, value) in &samples {
+        if name != last {
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            last = name;
+        }
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+            .collect();
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{}}} {value}", labels.join(","));
+        }
+    }
+    out
+}
+
+fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        Value::Number(n) => n.as_f64(),
+        _ => None,
+    }
+}
+
+/// `eventsDelivered` → `events_delivered`; anything outside `[a-z0-9_]` becomes `_`.
+fn snake(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            if !out.is_empty() {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else {
+            out.push('_');
+        }
+    }
+    out
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reports_become_gauges_named_by_kind_and_field() {
+        let mut statuses = BTreeMap::new();
+        statuses.insert(
+            "ethereum/1".to_string(),
+            json!({
+                "kind": "ethereum", "chainId": 1, "rpc": "https://a.example", "healthy": true,
+                "eventsDelivered": 1234, "lastError": null,
+                "contracts": [{"address": "0xab", "mirror": "m", "deliveredThrough": 90, "behind": 10}],
+            }),
+        );
+        statuses.insert("odd\"one".to_string(), json!({"up": false}));
+        let text = render(&statuses);
+        for line in [
+            "# TYPE aolink_up gauge\naolink_up 1\n",
+            "aolink_ethereum_chain_id{component=\"ethereum/1\"} 1\n",
+            "aolink_ethereum_healthy{component=\"ethereum/1\"} 1\n",
+            "aolink_ethereum_events_delivered{component=\"ethereum/1\"} 1234\n",
+            "# TYPE aolink_ethereum_contracts_behind gauge\n",
+            "aolink_ethereum_contracts_behind{component=\"ethereum/1\",address=\"0xab\"} 10\n",
+            "aolink_ethereum_contracts_delivered_through{component=\"ethereum/1\",address=\"0xab\"} 90\n",
+            "aolink_component_up{component=\"odd\\\"one\"} 0\n",
+        ] {
+            assert!(text.contains(line), "{line:?} not in\n{text}");
+        }
+        // Strings and nulls are not samples.
+        assert!(!text.contains("rpc") && !text.contains("last_error") && !text.contains("mirror"));
+        // One TYPE line per metric.
+        assert_eq!(text.matches("# TYPE aolink_ethereum_healthy ").count(), 1);
+    }
+}
