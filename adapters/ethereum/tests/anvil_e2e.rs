@@ -567,6 +567,100 @@ async fn an_rpc_answering_429_delays_ingestion_but_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contracts_of_one_chain_keep_their_own_cursors_and_start_blocks_across_a_restart() {
+    let Some(anvil) = anvil() else {
+        return;
+    };
+    let provider = wallet_provider(&anvil);
+    let a = DevEventBurst::deploy(&provider).await.unwrap();
+    let b = DevEventBurst::deploy(&provider).await.unwrap();
+    let ar = B256::repeat_byte(6);
+    // b's events before its start block are history the mirror must never see.
+    let early = burst_stakes(&b, 5, 0, ar).await;
+    let b_start = early.block_number.unwrap() + 1;
+    let mut sent_a = vec![burst_stakes(&a, 3, 0, ar).await.transaction_hash];
+    let mut sent_b = Vec::new();
+    for i in 1..6u64 {
+        sent_a.push(burst_stakes(&a, 3, 10 * i, ar).await.transaction_hash);
+        if i % 2 == 0 {
+            sent_b.push(burst_stakes(&b, 4, 10 * i, ar).await.transaction_hash);
+        }
+        mine(&provider, 2).await;
+    }
+    let m = mirrored(*a.address()).await;
+    let mirror_b = mirror_item(
+        &Ed25519Signer::generate(),
+        &m.adapter,
+        &format!("{:#x}", b.address()),
+    );
+    m.node.submit(mirror_b.to_bytes()).await.unwrap();
+    let config = || {
+        let mut c = WatcherConfig::new(
+            31337,
+            Finality::Confirmations(0),
+            vec![
+                WatchedContract {
+                    address: *a.address(),
+                    start_block: 1,
+                    mirror: m.mirror.id(),
+                },
+                WatchedContract {
+                    address: *b.address(),
+                    start_block: b_start,
+                    mirror: mirror_b.id(),
+                },
+            ],
+        );
+        // Small ranges: several polls, so the restart lands mid-way.
+        c.range = (3, 1, 3);
+        c
+    };
+    let mut first = Watcher::new(
+        provider.clone(),
+        m.node.clone(),
+        m.adapter.clone(),
+        config(),
+    );
+    for _ in 0..3 {
+        first.poll_once().await.unwrap();
+    }
+    drop(first);
+    let mut second = Watcher::new(
+        provider.clone(),
+        m.node.clone(),
+        m.adapter.clone(),
+        config(),
+    );
+    catch_up(&mut second).await;
+
+    let (events_a, _) = mirror_inbox(&m.node, &m.mirror.id());
+    let (events_b, _) = mirror_inbox(&m.node, &mirror_b.id());
+    assert_eq!(events_a.len(), 18, "every event of a, once");
+    assert_eq!(
+        events_b.len(),
+        8,
+        "b's events from its start block on, once"
+    );
+    for h in &sent_a {
+        assert_eq!(events_a.iter().filter(|(t, _)| *t == hex(h)).count(), 3);
+    }
+    for h in &sent_b {
+        assert_eq!(events_b.iter().filter(|(t, _)| *t == hex(h)).count(), 4);
+    }
+    assert!(
+        events_b
+            .iter()
+            .all(|(t, _)| *t != hex(&early.transaction_hash)),
+        "nothing from before b's start block"
+    );
+    // Both cursors stand at the head, the quiet stretches included.
+    let head = provider.get_block_number().await.unwrap();
+    for contract in config().contracts {
+        assert_eq!(second.cursor(&contract).unwrap().number, head);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_first_rpc_url_goes_down_mid_backfill_the_next_carries_on_losing_nothing() {
     use aolink_ethereum::service::{self, ChainConfig};
     let Some(anvil) = anvil() else {
