@@ -10,6 +10,7 @@ use std::time::Duration;
 use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{Provider, ProviderBuilder};
+use aolink_ethereum::service;
 use aolink_ethereum::watcher::{WatchedContract, Watcher, WatcherConfig};
 use aolink_ethereum::{Finality, events};
 use aolink_node::ans104::{DataItem, Ed25519Signer};
@@ -496,6 +497,60 @@ async fn refusing_proxy(
     (url, refused)
 }
 
+/// A node with a chain section of `aolink.toml` checked and its mirrors spawned, as the
+/// relayer starts it.
+struct Configured {
+    _dir: tempfile::TempDir,
+    node: Node,
+    adapter: Arc<Ed25519Signer>,
+    chain: service::Chain,
+    mirrors: Vec<[u8; 32]>,
+}
+
+async fn configured(toml_text: &str) -> Configured {
+    #[derive(serde::Deserialize)]
+    struct File {
+        ethereum: Vec<service::ChainConfig>,
+    }
+    let file: File = toml::from_str(toml_text).unwrap();
+    let chain = file.ethereum.into_iter().next().unwrap().check(0).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(NodeConfig::new(dir.path())).unwrap();
+    let adapter = Arc::new(Ed25519Signer::generate());
+    let mirrors = service::ensure_mirrors(&node, &adapter, &chain)
+        .await
+        .unwrap();
+    Configured {
+        _dir: dir,
+        node,
+        adapter,
+        chain,
+        mirrors,
+    }
+}
+
+impl Configured {
+    /// Runs the chain as the relayer does, until the returned sender fires.
+    fn run(
+        &self,
+    ) -> (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<Result<(), service::StartError>>,
+    ) {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let run = tokio::spawn(service::run_chain(
+            self.node.clone(),
+            self.adapter.clone(),
+            self.chain.clone(),
+            self.mirrors.clone(),
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
+        (stop_tx, run)
+    }
+}
+
 async fn ingestion_through_a_flaky_rpc_loses_nothing(status: u16) {
     let Some(anvil) = anvil() else {
         return;
@@ -662,7 +717,6 @@ async fn contracts_of_one_chain_keep_their_own_cursors_and_start_blocks_across_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_first_rpc_url_goes_down_mid_backfill_the_next_carries_on_losing_nothing() {
-    use aolink_ethereum::service::{self, ChainConfig};
     let Some(anvil) = anvil() else {
         return;
     };
@@ -678,35 +732,16 @@ async fn when_the_first_rpc_url_goes_down_mid_backfill_the_next_carries_on_losin
     }
     // The first URL serves 40 calls, then answers 503 to everything.
     let (first, refused) = refusing_proxy(anvil.endpoint_url().to_string(), 503, |n| n >= 40).await;
-    #[derive(serde::Deserialize)]
-    struct File {
-        ethereum: Vec<ChainConfig>,
-    }
-    let text = format!(
+    let c = configured(&format!(
         "[[ethereum]]\nchain_id = 31337\nrpc = [\"{first}\", \"{}\"]\nfinality = 0\n\
          poll_interval_ms = 20\nmax_range = 2\n\
          [[ethereum.contracts]]\naddress = \"{:#x}\"\nstart_block = 1\n",
         anvil.endpoint_url(),
         burst.address()
-    );
-    let file: File = toml::from_str(&text).unwrap();
-    let chain = file.ethereum.into_iter().next().unwrap().check(0).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let node = Node::open(NodeConfig::new(dir.path())).unwrap();
-    let adapter = Arc::new(Ed25519Signer::generate());
-    let mirrors = service::ensure_mirrors(&node, &adapter, &chain)
-        .await
-        .unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(service::run_chain(
-        node.clone(),
-        adapter,
-        chain,
-        mirrors.clone(),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    ))
+    .await;
+    let (node, mirrors) = (c.node.clone(), c.mirrors.clone());
+    let (stop_tx, run) = c.run();
     let url = serve(&node).await;
     let client = reqwest::Client::new();
     let mut events = Vec::new();
@@ -767,49 +802,29 @@ async fn when_the_first_rpc_url_goes_down_mid_backfill_the_next_carries_on_losin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_websocket_new_heads_wake_the_watcher_before_its_poll_interval() {
-    use aolink_ethereum::service::{self, ChainConfig};
     let Some(anvil) = anvil() else {
         return;
     };
     let provider = wallet_provider(&anvil);
     let burst = DevEventBurst::deploy(&provider).await.unwrap();
-    #[derive(serde::Deserialize)]
-    struct File {
-        ethereum: Vec<ChainConfig>,
-    }
     // Polls a minute apart: only the WebSocket can bring the events in within the test.
-    let text = format!(
+    let c = configured(&format!(
         "[[ethereum]]\nchain_id = 31337\nrpc = \"{}\"\nws = \"{}\"\nfinality = 0\npoll_interval_ms = 60000\n\
          [[ethereum.contracts]]\naddress = \"{:#x}\"\nstart_block = 1\n",
         anvil.endpoint_url(),
         anvil.ws_endpoint(),
         burst.address()
-    );
-    let file: File = toml::from_str(&text).unwrap();
-    let chain = file.ethereum.into_iter().next().unwrap().check(0).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let node = Node::open(NodeConfig::new(dir.path())).unwrap();
-    let adapter = Arc::new(Ed25519Signer::generate());
-    let mirrors = service::ensure_mirrors(&node, &adapter, &chain)
-        .await
-        .unwrap();
+    ))
+    .await;
     // A second start finds the same mirror instead of spawning another.
     assert_eq!(
-        service::ensure_mirrors(&node, &adapter, &chain)
+        service::ensure_mirrors(&c.node, &c.adapter, &c.chain)
             .await
             .unwrap(),
-        mirrors
+        c.mirrors
     );
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(service::run_chain(
-        node.clone(),
-        adapter,
-        chain,
-        mirrors.clone(),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    let (node, mirrors) = (c.node.clone(), c.mirrors.clone());
+    let (stop_tx, run) = c.run();
     // Let the first poll pass (the chain id check and an empty catch-up).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let r = mined(
