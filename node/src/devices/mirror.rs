@@ -1093,6 +1093,7 @@ mod tests {
             prop_assert_eq!(&m.state.counts, &expected.counts);
         }
     }
+
     #[test]
     fn only_the_reorg_window_is_remembered_and_older_events_are_refused_as_replays() {
         let mut m = Mirror::new(&env(&[("Reorg-Window", "4")])).unwrap();
