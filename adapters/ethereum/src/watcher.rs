@@ -27,7 +27,7 @@ use aolink_node::store::{Batch, Id};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::events::{ChainEvent, chain_event_data, decode};
+use crate::events::{ChainEvent, Fields, chain_event_data, decode};
 use crate::finality::Finality;
 use crate::ranges::AdaptiveRange;
 
@@ -94,6 +94,21 @@ pub enum WatchError {
         /// How many cursors were remembered.
         window: usize,
     },
+    /// A gateway's request ids skip: the RPC's logs lack events (an index lagging or broken).
+    /// Nothing from that block on is delivered until an answer is complete.
+    #[error(
+        "gateway {contract}: request {found} in block {block} where {expected} was due: the RPC's logs are missing events; reading the range again"
+    )]
+    RequestGap {
+        /// The gateway.
+        contract: String,
+        /// The request id due.
+        expected: u64,
+        /// The one found.
+        found: u64,
+        /// Its block.
+        block: u64,
+    },
 }
 
 /// A contract's cursor as stored.
@@ -105,6 +120,10 @@ pub struct Cursor {
     pub hash: String,
     /// Earlier cursors, oldest first, for finding a fork.
     pub recent: Vec<(u64, String)>,
+    /// For a gateway: the request id its next `RequestSent` must carry (ids count up by one),
+    /// once one has been seen; unknown again after a reorg.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_request: Option<u64>,
 }
 
 /// What a poll did.
@@ -428,6 +447,8 @@ impl<P: Provider> Watcher<P> {
             number,
             hash: hash.clone(),
             recent: cursor.recent[..i].to_vec(),
+            // The new branch may carry other requests: the sequence starts afresh.
+            next_request: None,
         };
         let data = json!({"fromBlock": number + 1, "head": {"number": number, "hash": hash}});
         let item = self
@@ -692,6 +713,7 @@ impl ItemBuilder {
             number,
             hash,
             recent,
+            next_request: cursor.next_request,
         }
     }
 
@@ -721,6 +743,7 @@ impl ItemBuilder {
             .collect();
         // Chain order (providers already return it, so this is one linear pass).
         events.sort_by_key(|e| (e.block_number, e.log_index));
+        let due_after = request_sequence(contract, cursor.next_request, &events)?;
         let mut built = Vec::new();
         let mut cursor = cursor.clone();
         let (mut start, mut block_start) = (0, 0);
@@ -741,7 +764,8 @@ impl ItemBuilder {
                 let data = chain_event_data(&events[start..block_end], through, &through_hash)
                     .map_err(|e| WatchError::Node(format!("writing a Chain-Event: {e}")))?;
                 let item = self.item(contract, "Chain-Event", data)?;
-                let next = self.advanced(&cursor, through, format!("{through_hash:#x}"));
+                let mut next = self.advanced(&cursor, through, format!("{through_hash:#x}"));
+                next.next_request = due_after[block_end - 1];
                 built.push((item, next.clone(), block_end - start));
                 cursor = next;
                 start = block_end;
@@ -750,6 +774,36 @@ impl ItemBuilder {
         }
         Ok(built)
     }
+}
+
+/// Checks a gateway's request ids in `events` (in chain order) against the one due after the
+/// cursor, `due`: they count up by one, so a skip means the RPC's answer lacks logs. Returns
+/// the id due after each event (unchanged by events that are not requests; unknown when an id
+/// does not fit 64 bits).
+fn request_sequence(
+    contract: &WatchedContract,
+    mut due: Option<u64>,
+    events: &[ChainEvent],
+) -> Result<Vec<Option<u64>>, WatchError> {
+    let mut after = Vec::with_capacity(events.len());
+    for event in events {
+        if let Fields::Request(request) = &event.fields {
+            let id = u64::try_from(request.request_id).ok();
+            match (due, id) {
+                (Some(expected), Some(found)) if found != expected => {
+                    return Err(WatchError::RequestGap {
+                        contract: format!("{:#x}", contract.address),
+                        expected,
+                        found,
+                        block: event.block_number,
+                    });
+                }
+                (_, id) => due = id.and_then(|id| id.checked_add(1)),
+            }
+        }
+        after.push(due);
+    }
+    Ok(after)
 }
 
 /// The base64url process id of a mirror, for logs.

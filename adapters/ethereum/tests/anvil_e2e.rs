@@ -849,3 +849,119 @@ async fn with_a_websocket_new_heads_wake_the_watcher_before_its_poll_interval() 
     let _ = stop_tx.send(());
     run.await.unwrap().unwrap();
 }
+
+/// A loopback JSON-RPC proxy in front of `upstream` whose `eth_getLogs` answers lack the
+/// `RequestSent` log of request `request` the first `times` times it would be in them, as an
+/// RPC with a lagging or broken log index answers. Returns its URL and how often it dropped.
+async fn log_dropping_proxy(
+    upstream: String,
+    request: u64,
+    times: u64,
+) -> (String, Arc<AtomicU64>) {
+    use alloy::sol_types::SolEvent;
+    let dropped = Arc::new(AtomicU64::new(0));
+    let counter = dropped.clone();
+    let topic0 = format!("{:#x}", events::gateway::RequestSent::SIGNATURE_HASH);
+    let id_topic = format!("{:#x}", B256::from(U256::from(request)));
+    let client = reqwest::Client::new();
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::post(move |axum::Json(call): axum::Json<Value>| {
+            let (client, upstream, counter) = (client.clone(), upstream.clone(), counter.clone());
+            let (topic0, id_topic) = (topic0.clone(), id_topic.clone());
+            async move {
+                let mut answer: Value = client
+                    .post(&upstream)
+                    .json(&call)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                if call["method"] == "eth_getLogs"
+                    && counter.load(Ordering::SeqCst) < times
+                    && let Some(logs) = answer["result"].as_array_mut()
+                {
+                    let before = logs.len();
+                    logs.retain(|l| !(l["topics"][0] == topic0 && l["topics"][1] == id_topic));
+                    if logs.len() < before {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                axum::Json(answer)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, dropped)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_request_missing_from_the_rpc_logs_holds_delivery_until_the_logs_are_whole() {
+    let Some(anvil) = anvil() else {
+        return;
+    };
+    let provider = wallet_provider(&anvil);
+    let signer = deployer_key(&anvil).address();
+    let gateway = AOGateway::deploy(&provider, vec![signer], U256::from(1))
+        .await
+        .unwrap();
+    let dapp = SampleDapp::deploy(&provider, *gateway.address())
+        .await
+        .unwrap();
+    let mut sent = Vec::new();
+    for i in 0..5u8 {
+        let ask = dapp.ask(B256::repeat_byte(0x70 + i), "Ask".into(), vec![i].into());
+        sent.push(landed(ask).await.transaction_hash);
+    }
+    // The RPC leaves request 3 out of its first three answers that should hold it.
+    let (url, dropped) = log_dropping_proxy(anvil.endpoint_url().to_string(), 3, 3).await;
+    let m = mirrored(*gateway.address()).await;
+    let rpc = ProviderBuilder::new().connect_http(url.parse().unwrap());
+    let mut w = watcher(&m, rpc, *gateway.address(), Finality::Confirmations(0));
+    w.report_status_as("ethereum/31337", || "proxy".to_string());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(async move {
+        w.run(Duration::from_millis(20), None, async {
+            let _ = stop_rx.await;
+        })
+        .await;
+    });
+    // While the answers lack request 3, nothing past request 2 reaches the mirror, and the
+    // status says why.
+    let mut gap_seen = false;
+    let mut events = Vec::new();
+    for _ in 0..300 {
+        events = mirror_inbox(&m.node, &m.mirror.id()).0;
+        let status = m
+            .node
+            .statuses()
+            .remove("ethereum/31337")
+            .unwrap_or_default();
+        if dropped.load(Ordering::SeqCst) < 3 {
+            assert!(
+                events
+                    .iter()
+                    .all(|(t, _)| *t == hex(&sent[0]) || *t == hex(&sent[1])),
+                "nothing after the gap is delivered: {events:?}"
+            );
+        }
+        if let Some(error) = status["lastError"].as_str() {
+            gap_seen |= error.contains("request 4") && error.contains("3 was due");
+        }
+        if events.len() == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop_tx.send(());
+    run.await.unwrap();
+    assert!(gap_seen, "the status named the gap");
+    assert_eq!(dropped.load(Ordering::SeqCst), 3);
+    let expected: Vec<String> = sent.iter().map(hex).collect();
+    let got: Vec<String> = events.iter().map(|(t, _)| t.clone()).collect();
+    assert_eq!(got, expected, "every request once, in order");
+}
