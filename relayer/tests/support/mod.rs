@@ -25,7 +25,14 @@ impl RunningNode {
     /// Starts `aolink node` with extra arguments; also returns the lines it printed before
     /// serving (key and mirror announcements).
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> (RunningNode, Vec<String>) {
+        Self::start_in(Path::new("."), data_dir, extra)
+    }
+
+    /// As [`RunningNode::start_with`], run from the directory `cwd` (where a relative
+    /// `data_dir` is).
+    pub fn start_in(cwd: &Path, data_dir: &Path, extra: &[&str]) -> (RunningNode, Vec<String>) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_aolink"))
+            .current_dir(cwd)
             .args(["node", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)

@@ -296,6 +296,11 @@ impl WasmEngine {
                 std::fs::create_dir_all(dir).map_err(|e| {
                     WasmError::Engine(format!("module cache {}: {e}", dir.display()))
                 })?;
+                // wasmtime takes only an absolute cache path; a node is often started with a
+                // relative --data-dir.
+                let dir = &std::fs::canonicalize(dir).map_err(|e| {
+                    WasmError::Engine(format!("module cache {}: {e}", dir.display()))
+                })?;
                 let mut cache_config = wasmtime::CacheConfig::new();
                 cache_config.with_directory(dir);
                 let cache = wasmtime::Cache::new(cache_config).map_err(|e| {
