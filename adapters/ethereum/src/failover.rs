@@ -29,6 +29,8 @@ const WRONG_CHAIN: u8 = 2;
 
 struct Endpoint {
     http: Http<reqwest::Client>,
+    /// The whole URL as errors print it, to be replaced by `shown`.
+    full: String,
     /// Scheme and host, for logs.
     shown: String,
     chain: AtomicU8,
@@ -81,6 +83,7 @@ impl Failover {
             .iter()
             .map(|url| Endpoint {
                 http: Http::with_client(client.clone(), url.clone()),
+                full: url.as_str().to_string(),
                 shown: shown(url),
                 chain: AtomicU8::new(UNCHECKED),
                 is_local: url
@@ -137,12 +140,28 @@ impl Failover {
     }
 }
 
+impl Endpoint {
+    /// `error` without this URL's path, query or credentials (an HTTP client's errors name
+    /// the URL, and its path often carries an API key).
+    fn redacted(&self, error: TransportError) -> TransportError {
+        let text = error.to_string();
+        if text.contains(&self.full) {
+            TransportErrorKind::custom_str(&text.replace(&self.full, &self.shown))
+        } else {
+            error
+        }
+    }
+}
+
 impl Inner {
     /// Asks URL `i` which chain it serves and remembers the answer.
     async fn chain_of(&self, i: usize) -> Result<u64, TransportError> {
         let e = &self.endpoints[i];
         let client = RpcClient::new(e.http.clone(), e.is_local);
-        let id: U64 = client.request_noparams("eth_chainId").await?;
+        let id: U64 = client
+            .request_noparams("eth_chainId")
+            .await
+            .map_err(|error| e.redacted(error))?;
         let id = id.to::<u64>();
         let state = if id == self.chain_id {
             RIGHT_CHAIN
@@ -211,7 +230,8 @@ impl Inner {
                 }
             }
             let mut http = self.endpoints[i].http.clone();
-            match tower::Service::call(&mut http, request.clone()).await {
+            let answer = tower::Service::call(&mut http, request.clone()).await;
+            match answer.map_err(|error| self.endpoints[i].redacted(error)) {
                 Ok(answer) => {
                     self.answered_by(i, retrying_first);
                     return Ok(answer);
@@ -333,5 +353,18 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(shown(&secret), "https://eth.example:8443");
+    }
+
+    #[tokio::test]
+    async fn errors_name_a_url_without_its_key() {
+        let keyed = format!("{}/v3/SECRETKEY", closed_port_url());
+        let (p, failover) = provider(&[&keyed], Duration::from_secs(60));
+        let error = p.get_block_number().await.unwrap_err().to_string();
+        assert!(!error.contains("SECRETKEY"), "{error}");
+        assert!(error.contains("http://127.0.0.1:"), "{error}");
+        match &failover.probe().await[0] {
+            Probe::Unreachable(e) => assert!(!e.to_string().contains("SECRETKEY"), "{e}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

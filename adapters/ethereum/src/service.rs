@@ -465,6 +465,9 @@ pub async fn run_chain(
 /// Subscribes to new heads over `url` and notifies `wake` for each; reconnects with a back-off
 /// when the socket fails. Only a latency aid: every delivery still goes through HTTP polls.
 async fn follow_heads(chain_id: u64, url: String, wake: Arc<Notify>) {
+    let shown_ws = reqwest::Url::parse(&url)
+        .map(|u| failover::shown(&u))
+        .unwrap_or_else(|_| "(ws)".into());
     let mut pause = Duration::from_millis(500);
     loop {
         let connected = async {
@@ -487,7 +490,9 @@ async fn follow_heads(chain_id: u64, url: String, wake: Arc<Notify>) {
                 pause = Duration::from_millis(500);
             }
             Err(e) => {
-                tracing::warn!(chain = chain_id, error = %e, retry_in = ?pause, "WebSocket failed; polling over HTTP meanwhile")
+                // The URL's path may carry an API key: errors show scheme and host only.
+                let error = e.to_string().replace(&url, &shown_ws);
+                tracing::warn!(chain = chain_id, %error, retry_in = ?pause, "WebSocket failed; polling over HTTP meanwhile")
             }
         }
         tokio::time::sleep(pause).await;
