@@ -109,6 +109,31 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 }
 
 /// The fields of time value `t`, or `None` when `t` is NaN (an invalid `Date`).
+/// `ydayFromDate`: the day of the year from the month table (0 for an invalid date).
+fn year_day(f: Option<&Fields>) -> i32 {
+    match f {
+        Some(f) => {
+            let cumulative = if is_leap(f.year) {
+                &CUMULATIVE_LEAP
+            } else {
+                &CUMULATIVE_REGULAR
+            };
+            to_int32((cumulative[f.month as usize] + f.date - 1) as f64)
+        }
+        None => 0,
+    }
+}
+
+/// `(date - Date.UTC(year, 0, 1)) / 864e5 | 0`: whole days since the year began (0 for an
+/// invalid date, as `NaN | 0` is).
+fn days_since_new_year(date: f64, f: Option<&Fields>) -> i32 {
+    let start = match f {
+        Some(f) => date_from_fields(f.year as f64, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0),
+        None => f64::NAN,
+    };
+    to_int32((date - start) / MS_PER_DAY)
+}
+
 pub(crate) fn fields(t: f64) -> Option<Fields> {
     if t.is_nan() {
         return None;
@@ -155,12 +180,7 @@ pub(crate) fn gmtime(t_ms: f64) -> TmWrite {
     w.ints[4] = Some(int_of(f.map(|f| f.month)));
     w.ints[5] = Some(int_of(f.map(|f| f.year - 1900)));
     w.ints[6] = Some(int_of(f.map(|f| f.day)));
-    // (date.getTime() - Date.UTC(year, 0, 1, 0, 0, 0, 0)) / 864e5 | 0
-    let start = match f {
-        Some(f) => date_from_fields(f.year as f64, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0),
-        None => f64::NAN,
-    };
-    w.ints[7] = Some(to_int32((date - start) / MS_PER_DAY));
+    w.ints[7] = Some(days_since_new_year(date, f.as_ref()));
     w
 }
 
@@ -171,23 +191,9 @@ pub(crate) fn localtime(t_ms: f64, legacy_yday: bool) -> TmWrite {
     let f = fields(date);
     let mut w = gmtime(date);
     w.ints[7] = Some(if legacy_yday {
-        let start = match f {
-            Some(f) => date_from_fields(f.year as f64, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0),
-            None => f64::NAN,
-        };
-        to_int32((date - start) / MS_PER_DAY)
+        days_since_new_year(date, f.as_ref())
     } else {
-        match f {
-            Some(f) => {
-                let cumulative = if is_leap(f.year) {
-                    &CUMULATIVE_LEAP
-                } else {
-                    &CUMULATIVE_REGULAR
-                };
-                to_int32((cumulative[f.month as usize] + f.date - 1) as f64)
-            }
-            None => 0,
-        }
+        year_day(f.as_ref())
     });
     // isdst: (summer != winter && …) | 0 — always 0 in UTC, also for an invalid date.
     w.ints[8] = Some(0);
@@ -218,17 +224,7 @@ pub(crate) fn mktime(tm: [i32; 9], write_year: bool) -> (TmWrite, f64) {
     }
     // (the dst > 0 / == 0 branches only shift by a zero offset in UTC)
     w.ints[6] = Some(int_of(f.map(|f| f.day)));
-    w.ints[7] = Some(match f {
-        Some(f) => {
-            let cumulative = if is_leap(f.year) {
-                &CUMULATIVE_LEAP
-            } else {
-                &CUMULATIVE_REGULAR
-            };
-            to_int32((cumulative[f.month as usize] + f.date - 1) as f64)
-        }
-        None => 0,
-    });
+    w.ints[7] = Some(year_day(f.as_ref()));
     w.ints[0] = Some(int_of(f.map(|f| f.seconds)));
     w.ints[1] = Some(int_of(f.map(|f| f.minutes)));
     w.ints[2] = Some(int_of(f.map(|f| f.hours)));
