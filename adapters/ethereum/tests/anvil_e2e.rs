@@ -164,6 +164,25 @@ async fn stakes_and_withdrawals_reach_the_bridge_ledger_with_credited_amounts() 
     let _ = provider.get_block_number().await.unwrap();
 }
 
+/// A gateway whose one signer is anvil's first account (quorum 1), and a sample dApp that
+/// calls through it.
+async fn gateway_and_dapp<P: Provider + Clone>(
+    anvil: &alloy::node_bindings::AnvilInstance,
+    provider: &P,
+) -> (
+    AOGateway::AOGatewayInstance<P>,
+    SampleDapp::SampleDappInstance<P>,
+) {
+    let signer = deployer_key(anvil).address();
+    let gateway = AOGateway::deploy(provider.clone(), vec![signer], U256::from(1))
+        .await
+        .unwrap();
+    let dapp = SampleDapp::deploy(provider.clone(), *gateway.address())
+        .await
+        .unwrap();
+    (gateway, dapp)
+}
+
 /// A node with a mirror of `contract`, fed by a fresh adapter key.
 struct Mirrored {
     _dir: tempfile::TempDir,
@@ -345,13 +364,7 @@ async fn a_dapp_send_reaches_an_aos_process_with_sender_and_chain_in_its_tags() 
         return;
     };
     let provider = wallet_provider(&anvil);
-    let signer = deployer_key(&anvil).address();
-    let gateway = AOGateway::deploy(&provider, vec![signer], U256::from(1))
-        .await
-        .unwrap();
-    let dapp = SampleDapp::deploy(&provider, *gateway.address())
-        .await
-        .unwrap();
+    let (gateway, dapp) = gateway_and_dapp(&anvil, &provider).await;
 
     // The node: an aos process (the real module) that records the calls it gets, and a
     // mirror of the gateway.
@@ -905,13 +918,7 @@ async fn a_gateway_request_missing_from_the_rpc_logs_holds_delivery_until_the_lo
         return;
     };
     let provider = wallet_provider(&anvil);
-    let signer = deployer_key(&anvil).address();
-    let gateway = AOGateway::deploy(&provider, vec![signer], U256::from(1))
-        .await
-        .unwrap();
-    let dapp = SampleDapp::deploy(&provider, *gateway.address())
-        .await
-        .unwrap();
+    let (gateway, dapp) = gateway_and_dapp(&anvil, &provider).await;
     let mut sent = Vec::new();
     for i in 0..5u8 {
         let ask = dapp.ask(B256::repeat_byte(0x70 + i), "Ask".into(), vec![i].into());
