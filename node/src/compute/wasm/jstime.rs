@@ -108,7 +108,6 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// The fields of time value `t`, or `None` when `t` is NaN (an invalid `Date`).
 /// `ydayFromDate`: the day of the year from the month table (0 for an invalid date).
 fn year_day(f: Option<&Fields>) -> i32 {
     match f {
@@ -134,6 +133,7 @@ fn days_since_new_year(date: f64, f: Option<&Fields>) -> i32 {
     to_int32((date - start) / MS_PER_DAY)
 }
 
+/// The fields of time value `t`, or `None` when `t` is NaN (an invalid `Date`).
 pub(crate) fn fields(t: f64) -> Option<Fields> {
     if t.is_nan() {
         return None;
