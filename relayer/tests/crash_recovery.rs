@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aolink_node::ans104::{DataItem, Ed25519Signer};
+use aolink_testkit::get_json;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
@@ -31,14 +32,7 @@ async fn read_and_verify_schedule(
     url: &str,
     pid: &str,
 ) -> HashMap<String, u64> {
-    let page: Value = client
-        .get(format!("{url}/{pid}?limit=5000"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = get_json(client, &format!("{url}/{pid}?limit=5000")).await;
     assert_eq!(page["page_info"]["has_next_page"], false);
     let mut slots = HashMap::new();
     let mut expected_chain = b64(&Sha256::digest(URL_SAFE_NO_PAD.decode(pid).unwrap()));
