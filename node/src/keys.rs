@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ans104::{Ed25519Signer, Signer, b64url_decode, b64url_encode, owner_address};
+use crate::ans104::{Ed25519Signer, Signer, b64url_decode, b64url_encode};
 
 /// File name of the key inside the data directory.
 pub const KEY_FILE: &str = "node-key.json";
@@ -153,7 +153,7 @@ impl NodeKey {
 
     /// The key's AO address: base64url(sha256(public key)).
     pub fn address(&self) -> String {
-        owner_address(self.signer.signature_type(), &self.signer.owner())
+        self.signer.address()
     }
 
     /// The signer, for building data items.

@@ -9,20 +9,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use aolink_node::Node;
-use aolink_node::ans104::{DataItem, Ed25519Signer};
+use aolink_node::ans104::{DataItem, Ed25519Signer, Signer};
 use aolink_node::clock::ManualClock;
 use aolink_node::compute::ComputeConfig;
 use serde_json::{Value, json};
 use support::*;
 
 const CONTRACT: &str = "0x00000000000000000000000000000000000000b1";
-
-/// The address a signer's items carry as their owner.
-fn address_of(signer: &Ed25519Signer) -> String {
-    DataItem::sign(signer, None, None, Vec::new(), Vec::new())
-        .unwrap()
-        .owner_address()
-}
 
 /// A device process. No `Scheduler` tag: the same items then run on any node.
 fn device_process(signer: &Ed25519Signer, extra: &[(&str, &str)]) -> DataItem {
@@ -89,7 +82,7 @@ fn world() -> World {
     let adapter = Ed25519Signer::generate();
     let owner = Ed25519Signer::generate();
     let oracle = Ed25519Signer::generate();
-    let adapter_address = address_of(&adapter);
+    let adapter_address = adapter.address();
     let mirror = device_process(
         &owner,
         &[
@@ -108,7 +101,7 @@ fn world() -> World {
             ("Mirror", &mirror_id),
             ("Asset", &format!("stETH:31337:{CONTRACT}:0")),
             ("Asset", &format!("DAI:31337:{CONTRACT}:1")),
-            ("Oracle", &address_of(&oracle)),
+            ("Oracle", &oracle.address()),
             ("Mint-T0", &t0),
             ("Bridge-Start", &t0),
             ("Accrual-Delay", "0"),

@@ -1,17 +1,10 @@
 //! Signed ANS-104 items as tests need them.
 
-use aolink_node::ans104::{DataItem, Ed25519Signer, Tag};
+use aolink_node::ans104::{DataItem, Ed25519Signer, Signer, Tag};
 
 /// Tags from name/value pairs.
 pub fn tags(pairs: &[(&str, &str)]) -> Vec<Tag> {
     pairs.iter().map(|(n, v)| Tag::new(*n, *v)).collect()
-}
-
-/// The Arweave address of `signer`.
-pub fn address_of(signer: &Ed25519Signer) -> String {
-    DataItem::sign(signer, None, None, Vec::new(), Vec::new())
-        .unwrap()
-        .owner_address()
 }
 
 /// An AO item (`Data-Protocol: ao`, `Variant: ao.TN.1`, then `tags`) without data.
@@ -41,7 +34,7 @@ pub fn mirror_item(owner: &Ed25519Signer, adapter: &Ed25519Signer, contract: &st
             ("Device", "mirror@1.0"),
             ("Chain-Id", "31337"),
             ("Contract", contract),
-            ("Authority", &address_of(adapter)),
+            ("Authority", &adapter.address()),
         ],
     )
 }

@@ -24,9 +24,7 @@ use alloy::primitives::Address;
 use alloy::providers::{Provider, ProviderBuilder, WsConnect};
 use alloy::rpc::client::RpcClient;
 use aolink_node::Node;
-use aolink_node::ans104::{
-    DataItem, Ed25519Signer, Signer, Tag, b64url_decode_32, b64url_encode, owner_address,
-};
+use aolink_node::ans104::{DataItem, Ed25519Signer, Signer, Tag, b64url_decode_32, b64url_encode};
 use aolink_node::store::Id;
 use serde::Deserialize;
 use tokio::sync::Notify;
@@ -261,11 +259,6 @@ pub fn mirror_key(chain_id: u64, contract: &Address) -> String {
     format!("eth/{chain_id}/{contract:#x}/mirror")
 }
 
-/// The AO address of a signer.
-pub fn address_of(signer: &Ed25519Signer) -> String {
-    owner_address(signer.signature_type(), &signer.owner())
-}
-
 /// The mirror process of each configured contract, spawned (signed by the node key, with the
 /// adapter key as its `Authority`) the first time the contract is configured. The id is kept
 /// in the store with the spawn in one batch; later starts reuse it, so changing a contract's
@@ -306,7 +299,7 @@ pub async fn ensure_mirrors(
             Tag::new("Chain-Id", chain.config.chain_id.to_string()),
             Tag::new("Contract", format!("{address:#x}")),
             Tag::new("Start-Block", contract.start_block.to_string()),
-            Tag::new("Authority", address_of(adapter)),
+            Tag::new("Authority", adapter.address()),
         ];
         tags.extend(contract.subscribe.iter().map(|s| Tag::new("Subscribe", s)));
         let item = DataItem::sign(node.key().signer(), None, None, tags, b"mirror".to_vec())

@@ -13,7 +13,7 @@ use alloy::providers::{Provider, ProviderBuilder};
 use aolink_ethereum::service;
 use aolink_ethereum::watcher::{WatchedContract, Watcher, WatcherConfig};
 use aolink_ethereum::{Finality, events};
-use aolink_node::ans104::{DataItem, Ed25519Signer};
+use aolink_node::ans104::{DataItem, Ed25519Signer, Signer};
 use aolink_node::{Node, NodeConfig};
 use aolink_testkit::*;
 use serde_json::{Value, json};
@@ -420,7 +420,7 @@ async fn a_dapp_send_reaches_an_aos_process_with_sender_and_chain_in_its_tags() 
     catch_up(&mut w).await;
     crank(&m.node).await;
 
-    let from = address_of(&owner);
+    let from = owner.address();
     let read = json!({
         "Tags": [{"name": "Action", "value": "Eval"}],
         "Data": "return require('json').encode(Calls)",

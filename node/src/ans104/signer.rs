@@ -100,6 +100,10 @@ pub trait Signer: Send + Sync {
     /// Signs an item's deep hash. Returns exactly `signature_type().signature_len()` bytes; any
     /// other length (a signer that failed) makes [`super::DataItem::sign`] return an error.
     fn sign(&self, signature_data: &[u8; 48]) -> Vec<u8>;
+    /// The address the items it signs carry as their owner ([`owner_address`]).
+    fn address(&self) -> String {
+        owner_address(self.signature_type(), &self.owner())
+    }
 }
 
 /// Type 2: Ed25519 over the 48 raw bytes of the deep hash.
@@ -221,11 +225,6 @@ impl EthereumSigner {
         EthereumSigner {
             key: EcdsaKey::random(&mut OsRng),
         }
-    }
-
-    /// The EIP-55 checksummed `0x…` address of the key.
-    pub fn address(&self) -> String {
-        owner_address(SignatureType::Ethereum, &self.owner())
     }
 }
 
