@@ -142,6 +142,8 @@ async fn run_node(args: NodeArgs) -> Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     let bound = listener.local_addr().context("reading the bound address")?;
     let public_url = args.public_url.unwrap_or_else(|| format!("http://{bound}"));
+    // Installed before the node says it listens: a SIGTERM from then on stops it cleanly.
+    let stop_signal = shutdown_signal();
     println!("aolink node listening on http://{bound}");
     let config = HttpConfig {
         public_url,
@@ -150,7 +152,7 @@ async fn run_node(args: NodeArgs) -> Result<()> {
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel();
     let shutdown = async move {
         tokio::select! {
-            _ = shutdown_signal() => {},
+            _ = stop_signal => {},
             Some(e) = failures.recv() => { let _ = failed_tx.send(e); }
         }
     };
@@ -169,18 +171,28 @@ async fn run_node(args: NodeArgs) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// the future is first polled, so a signal arriving in between is not the default (killing)
+/// action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        // Without a SIGTERM handler, Ctrl-C still stops the node.
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = tokio::signal::ctrl_c() => {},
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
+            }
+            // Without a SIGTERM handler, Ctrl-C still stops the node.
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }
 
 fn audit(data_dir: &std::path::Path) -> Result<()> {
