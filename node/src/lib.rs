@@ -10,7 +10,6 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-pub mod ans104;
 pub mod clock;
 pub mod compute;
 pub mod devices;
@@ -19,5 +18,9 @@ pub mod keys;
 mod node;
 pub mod scheduler;
 pub mod store;
+
+/// The data-item format lives in `aolink-primitives`; re-exported so `aolink_node::ans104` stays.
+pub use aolink_primitives::ans104;
+pub use aolink_primitives::{ao, chain};
 
 pub use node::{Node, NodeConfig, NodeError};

@@ -99,7 +99,7 @@ pub(crate) struct Transaction {
     fee: Amount,
     quantity: Amount,
     data: MetaData,
-    tags: Vec<Tag>,
+    tags: Vec<GqlTag>,
     block: Option<Block>,
     parent: Option<Parent>,
     bundled_in: Option<Parent>,
@@ -134,13 +134,18 @@ pub(crate) struct BlockConnection {
     edges: Vec<BlockEdge>,
 }
 
-#[async_graphql::Object]
-impl Tag {
+/// A tag as GraphQL serves it (the item type lives in `aolink-primitives`, which knows no
+/// GraphQL).
+#[derive(Clone)]
+pub(crate) struct GqlTag(Tag);
+
+#[async_graphql::Object(name = "Tag")]
+impl GqlTag {
     async fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
     async fn value(&self) -> &str {
-        &self.value
+        &self.0.value
     }
 }
 
@@ -186,7 +191,7 @@ impl Query {
                 && tags.iter().all(|f| {
                     tx.tags
                         .iter()
-                        .any(|t| t.name == f.name && f.values.contains(&t.value))
+                        .any(|t| t.0.name == f.name && f.values.contains(&t.0.value))
                 })
         };
         let first = first
@@ -328,7 +333,7 @@ fn transaction(state: &AppState, item: &DataItem) -> async_graphql::Result<Trans
             size: item.data.len().to_string(),
             content_type: item.tag("Content-Type").map(str::to_string),
         },
-        tags: item.tags.clone(),
+        tags: item.tags.iter().cloned().map(GqlTag).collect(),
         block,
         parent: None,
         bundled_in: None,

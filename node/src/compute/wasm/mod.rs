@@ -40,61 +40,7 @@ use wasmtime::{Config, Engine, ExternType, Func, InstancePre, Linker, Module, St
 
 use host::{ExportNames, Exports, GrowLimiter, HostConfig, HostState, HostTrap, Longjmp};
 
-/// The `Module-Format` of an AO module: which emscripten glue (and so which ABI) it was built
-/// against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ModuleFormat {
-    /// `wasm32-unknown-emscripten`: the oldest format, minified import/export names.
-    Emscripten,
-    /// `wasm32-unknown-emscripten2`.
-    Emscripten2,
-    /// `wasm32-unknown-emscripten3`.
-    Emscripten3,
-    /// `wasm32-unknown-emscripten4`.
-    Emscripten4,
-    /// `wasm64-unknown-emscripten-draft_2024_02_15` (aos 2.x).
-    Wasm64,
-}
-
-impl ModuleFormat {
-    /// Parses a `Module-Format` tag value.
-    pub fn parse(tag: &str) -> Result<ModuleFormat, WasmError> {
-        Ok(match tag {
-            "wasm32-unknown-emscripten" => ModuleFormat::Emscripten,
-            "wasm32-unknown-emscripten2" => ModuleFormat::Emscripten2,
-            "wasm32-unknown-emscripten3" => ModuleFormat::Emscripten3,
-            "wasm32-unknown-emscripten4" => ModuleFormat::Emscripten4,
-            "wasm64-unknown-emscripten-draft_2024_02_15" => ModuleFormat::Wasm64,
-            other => return Err(WasmError::UnsupportedFormat(other.to_string())),
-        })
-    }
-
-    /// The tag value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ModuleFormat::Emscripten => "wasm32-unknown-emscripten",
-            ModuleFormat::Emscripten2 => "wasm32-unknown-emscripten2",
-            ModuleFormat::Emscripten3 => "wasm32-unknown-emscripten3",
-            ModuleFormat::Emscripten4 => "wasm32-unknown-emscripten4",
-            ModuleFormat::Wasm64 => "wasm64-unknown-emscripten-draft_2024_02_15",
-        }
-    }
-
-    /// The glue's `getHeapMax()`.
-    fn heap_max(self) -> u64 {
-        match self {
-            ModuleFormat::Wasm64 => 17_179_869_184,
-            ModuleFormat::Emscripten3 | ModuleFormat::Emscripten4 => 4_294_901_760,
-            ModuleFormat::Emscripten | ModuleFormat::Emscripten2 => 524_288_000,
-        }
-    }
-}
-
-impl std::fmt::Display for ModuleFormat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use aolink_primitives::ModuleFormat;
 
 /// Per-process limits.
 #[derive(Clone, Copy, Debug)]
@@ -165,6 +111,12 @@ pub fn parse_memory_limit(tag: &str) -> Result<u64, WasmError> {
         return Err(bad());
     }
     Ok(v as u64)
+}
+
+impl From<aolink_primitives::module_format::UnsupportedFormat> for WasmError {
+    fn from(e: aolink_primitives::module_format::UnsupportedFormat) -> Self {
+        WasmError::UnsupportedFormat(e.0)
+    }
 }
 
 /// Host and setup failures. A process's own failures (traps, limits, Lua errors) are not

@@ -1,0 +1,22 @@
+//! aolink's I/O-free core: what every other crate agrees on, with no tokio, sled, wasmtime,
+//! axum or chain SDK underneath, so anything built on it alone (the devices) cannot reach the
+//! clock or the network.
+//!
+//! - [`ans104`]: byte-exact ANS-104 data items, bundles, signers and verifiers;
+//! - [`ao`]: the AO tag vocabulary (built in one place), [`ao::Assignment`] and the block clock;
+//! - [`module_format`]: the `Module-Format` values the node runs;
+//! - [`chain`]: the typed, versioned [`chain::ChainEvent`] / [`chain::ChainReorg`] that the
+//!   adapters write and the devices read, and the [`chain::ChainSink`] seam between an adapter
+//!   and the node.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod ans104;
+pub mod ao;
+pub mod chain;
+pub mod module_format;
+
+pub use module_format::ModuleFormat;
