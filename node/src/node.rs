@@ -17,9 +17,7 @@ use crate::store::{Batch, Id, NodeMeta, Store, StoreError};
 /// On-disk format version written into new data directories.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Where the node's local block height starts: a height of the real Arweave chain at which the
-/// CU verifies hash chains (≥ 1,440,000), so processes scheduled here are checked like mainnet's.
-pub const DEFAULT_GENESIS_HEIGHT: u64 = 1_500_000;
+pub use aolink_primitives::ao::DEFAULT_GENESIS_HEIGHT;
 
 /// How a node is set up.
 #[derive(Clone, Debug)]

@@ -15,13 +15,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::ans104::{DataItem, ItemError, Tag, b64url_decode_32, b64url_encode};
+use crate::ans104::{DataItem, ItemError, b64url_decode_32, b64url_encode};
 use crate::clock::Clock;
 use crate::keys::NodeKey;
 use crate::store::{Batch, Id, NodeMeta, ProcessRecord, ScheduleEntry, Store, StoreError};
 
-/// Arweave's target block time: the node's local block height advances once per this many ms.
-pub const BLOCK_TIME_MS: i64 = 120_000;
+pub use aolink_primitives::ao::{Assignment, BLOCK_TIME_MS};
 
 /// Errors from scheduling.
 #[derive(Debug, thiserror::Error)]
@@ -46,50 +45,6 @@ pub enum ScheduleError {
     /// Building the assignment failed.
     #[error("signing the assignment failed: {0}")]
     Sign(#[from] ItemError),
-}
-
-/// One slot of a process's schedule, as read from its signed assignment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Assignment {
-    /// The process id.
-    pub process: String,
-    /// The slot (`Nonce`).
-    pub slot: u64,
-    /// `Timestamp` in ms.
-    pub timestamp: i64,
-    /// `Block-Height`.
-    pub block_height: u64,
-    /// `Hash-Chain`.
-    pub hash_chain: String,
-    /// The assignment's own id.
-    pub id: String,
-    /// The scheduled message's id (the process id at slot 0).
-    pub message: String,
-}
-
-impl Assignment {
-    /// Reads an assignment's fields back from its tags.
-    pub fn from_item(item: &DataItem) -> Result<Assignment, StoreError> {
-        let bad = |name: &str| StoreError::Corrupt {
-            what: "assignment",
-            reason: format!("{} has no valid {name} tag", item.id_b64()),
-        };
-        let tag = |name: &'static str| item.tag(name).ok_or_else(|| bad(name));
-        let number = |name: &'static str| -> Result<u64, StoreError> {
-            tag(name)?.parse::<u64>().map_err(|_| bad(name))
-        };
-        Ok(Assignment {
-            process: tag("Process")?.to_string(),
-            slot: number("Nonce")?,
-            timestamp: tag("Timestamp")?
-                .parse::<i64>()
-                .map_err(|_| bad("Timestamp"))?,
-            block_height: number("Block-Height")?,
-            hash_chain: tag("Hash-Chain")?.to_string(),
-            id: item.id_b64(),
-            message: tag("Message")?.to_string(),
-        })
-    }
 }
 
 /// What [`Scheduler::submit`] did.
@@ -232,10 +187,7 @@ impl Scheduler {
     }
 
     fn height_at(&self, timestamp: i64) -> u64 {
-        let elapsed = timestamp.saturating_sub(self.meta.genesis_ms).max(0) / BLOCK_TIME_MS;
-        self.meta
-            .genesis_height
-            .saturating_add(u64::try_from(elapsed).unwrap_or(0))
+        aolink_primitives::ao::height_at(self.meta.genesis_ms, self.meta.genesis_height, timestamp)
     }
 
     fn guard(&self) -> MutexGuard<'_, ()> {
@@ -426,29 +378,23 @@ impl Scheduler {
             next_hash_chain(&previous, Some(&previous_assignment))
         };
         let block_height = self.height_at(timestamp).max(record.last_block_height);
-        let mut tags = vec![
-            Tag::new("Process", record.id.clone()),
-            Tag::new("Epoch", "0"),
-            Tag::new("Nonce", slot.to_string()),
-            Tag::new("Hash-Chain", hash_chain.clone()),
-            Tag::new("Block-Height", format!("{block_height:012}")),
-            Tag::new("Timestamp", timestamp.to_string()),
-            Tag::new("Data-Protocol", "ao"),
-            Tag::new("Type", "Assignment"),
-            Tag::new("Variant", "ao.TN.1"),
-            Tag::new("Message", b64url_encode(message)),
-        ];
-        tags.extend(exclude.iter().map(|e| Tag::new("Exclude", e.clone())));
-        let item = DataItem::sign(self.key.signer(), None, None, tags, Vec::new())?;
-        let assignment = Assignment {
+        let mut assignment = Assignment {
             process: record.id.clone(),
             slot,
             timestamp,
             block_height,
             hash_chain: hash_chain.clone(),
-            id: item.id_b64(),
+            id: String::new(),
             message: b64url_encode(message),
         };
+        let item = DataItem::sign(
+            self.key.signer(),
+            None,
+            None,
+            assignment.tags(exclude),
+            Vec::new(),
+        )?;
+        assignment.id = item.id_b64();
         batch.put_entry(
             process,
             slot,
@@ -477,7 +423,7 @@ impl Scheduler {
                 reason: format!("slot {slot} of {} is missing", b64url_encode(process)),
             })?;
         let item = DataItem::parse(&entry.assignment)?;
-        Ok(Assignment::from_item(&item)?)
+        Ok(Assignment::from_item(&item).map_err(StoreError::from)?)
     }
 
     /// Re-verifies a whole schedule: slots gap-free from 0, each assignment signed by this

@@ -42,6 +42,15 @@ pub enum StoreError {
     },
 }
 
+impl From<aolink_primitives::ao::AssignmentError> for StoreError {
+    fn from(e: aolink_primitives::ao::AssignmentError) -> Self {
+        StoreError::Corrupt {
+            what: "assignment",
+            reason: format!("{} has no valid {} tag", e.id, e.tag),
+        }
+    }
+}
+
 /// What the node keeps about each process it schedules.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessRecord {

@@ -14,8 +14,8 @@ pub const VARIANT: &str = "ao.TN.1";
 
 /// Arweave's target block time: the node's local block height advances once per this many ms.
 pub const BLOCK_TIME_MS: i64 = 120_000;
-/// The local block height at the node's genesis (before any Arweave settlement exists, heights
-/// start here so they look like Arweave's and sort after every real one a client has seen).
+/// Where the node's local block height starts: a height of the real Arweave chain at which the
+/// CU verifies hash chains (≥ 1,440,000), so processes scheduled here are checked like mainnet's.
 pub const DEFAULT_GENESIS_HEIGHT: u64 = 1_500_000;
 
 /// The `Type` tag of an AO item.

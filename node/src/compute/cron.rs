@@ -12,6 +12,8 @@
 
 use serde_json::{Value, json};
 
+use aolink_primitives::ao::{BLOCK_TIME_MS, block_start_ms};
+
 use crate::store::NodeMeta;
 
 /// What a cron fires on.
@@ -207,9 +209,7 @@ impl CronPlan {
     }
 
     fn block_timestamp(&self, height: u64) -> i64 {
-        let blocks = i64::try_from(height.saturating_sub(self.genesis_height)).unwrap_or(i64::MAX);
-        self.genesis_ms
-            .saturating_add(blocks.saturating_mul(crate::scheduler::BLOCK_TIME_MS))
+        block_start_ms(self.genesis_ms, self.genesis_height, height)
     }
 
     /// The first block whose timestamp is at or after `timestamp`.
@@ -218,7 +218,7 @@ impl CronPlan {
         if elapsed <= 0 {
             return self.genesis_height;
         }
-        let step = crate::scheduler::BLOCK_TIME_MS;
+        let step = BLOCK_TIME_MS;
         let whole = u64::try_from((elapsed + step - 1) / step).unwrap_or(u64::MAX);
         self.genesis_height.saturating_add(whole)
     }

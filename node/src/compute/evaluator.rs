@@ -25,8 +25,8 @@ use super::wasm::{
 };
 use crate::ans104::{DataItem, ItemError, b64url_decode_32, b64url_encode};
 use crate::devices::{self, Device, DeviceEnv};
-use crate::scheduler::Assignment;
 use crate::store::{Batch, CheckpointRecord, CronCursor, Id, NodeMeta, Store, StoreError};
+use aolink_primitives::ao::Assignment;
 
 /// How evaluation is tuned.
 #[derive(Clone, Debug)]
@@ -472,7 +472,10 @@ impl Compute {
                 what: "schedule",
                 reason: format!("slot {slot} of {} is missing", b64url_encode(pid)),
             })?;
-        Ok(Assignment::from_item(&DataItem::parse(&entry.assignment)?)?)
+        Ok(
+            Assignment::from_item(&DataItem::parse(&entry.assignment)?)
+                .map_err(StoreError::from)?,
+        )
     }
 
     /// Evaluates `process` up to and including `slot` (or its newest slot), persisting every
@@ -622,7 +625,8 @@ impl Compute {
         let entry = store
             .entry(pid, slot)?
             .ok_or_else(|| missing(format!("slot {slot} of {} is missing", b64url_encode(pid))))?;
-        let assignment = Assignment::from_item(&DataItem::parse(&entry.assignment)?)?;
+        let assignment = Assignment::from_item(&DataItem::parse(&entry.assignment)?)
+            .map_err(StoreError::from)?;
         let raw = store.item(&entry.message_id)?.ok_or_else(|| {
             missing(format!(
                 "message {} is missing",

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::ans104::{DataItem, Tag, b64url_encode};
-use crate::scheduler::Assignment;
+use aolink_primitives::ao::Assignment;
 
 /// The `msg` for a scheduled message at its assignment.
 pub fn scheduled_message(item: &DataItem, assignment: &Assignment) -> Value {

@@ -16,8 +16,8 @@ use crate::Node;
 use crate::ans104::b64url_decode_32;
 use crate::compute::ComputeError;
 use crate::compute::message::dry_run_message;
-use crate::scheduler::Assignment;
 use crate::store::Id;
+use aolink_primitives::ao::Assignment;
 
 /// `/results` page size when none is asked for (the CU's default).
 const DEFAULT_RESULTS: usize = 25;

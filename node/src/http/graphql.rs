@@ -15,7 +15,7 @@ use axum::extract::State;
 
 use super::{ApiError, AppState};
 use crate::ans104::{DataItem, Tag, b64url_decode_32, b64url_encode};
-use crate::scheduler::BLOCK_TIME_MS;
+use aolink_primitives::ao::BLOCK_TIME_MS;
 
 /// Most results a page returns (Arweave gateways cap `first` at 100).
 const MAX_FIRST: usize = 100;
