@@ -6,6 +6,8 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use aolink_primitives::adapter::ChainStatus;
+
 use crate::ans104::{DataItem, ItemError, b64url_decode_32, b64url_encode};
 use crate::clock::{Clock, SystemClock};
 use crate::compute::messenger::{PushContext, pushes};
@@ -96,7 +98,7 @@ struct Inner {
     due: Mutex<Option<HashSet<Id>>>,
     /// What the node's components (chain adapters) last reported of themselves, by name, for
     /// operators (`GET /status`). In memory only: it describes the running process.
-    statuses: Mutex<BTreeMap<String, serde_json::Value>>,
+    statuses: Mutex<BTreeMap<String, ChainStatus>>,
 }
 
 /// The embedded AO node. Cheap to clone; clones share everything.
@@ -209,7 +211,7 @@ impl Node {
 
     /// Records what component `name` reports of itself (replacing its last report); served
     /// at `GET /status`.
-    pub fn report_status(&self, name: &str, status: serde_json::Value) {
+    pub fn report_status(&self, name: &str, status: ChainStatus) {
         let mut statuses = self
             .inner
             .statuses
@@ -219,7 +221,7 @@ impl Node {
     }
 
     /// Every component's last report, by name.
-    pub fn statuses(&self) -> BTreeMap<String, serde_json::Value> {
+    pub fn statuses(&self) -> BTreeMap<String, ChainStatus> {
         self.inner
             .statuses
             .lock()

@@ -137,7 +137,7 @@ impl Scheduler {
             .unwrap_or(i64::MIN);
         let stored = self
             .store
-            .meta(&crate::compute::cron_horizon_key(&b64url_encode(process)))?
+            .meta(&crate::store::cron_horizon_key(&b64url_encode(process)))?
             .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
             .map_or(i64::MIN, i64::from_be_bytes);
         Ok(reserved.max(stored))
@@ -486,11 +486,7 @@ impl Scheduler {
 
     fn classify(&self, item: &DataItem) -> Result<Kind, ScheduleError> {
         let reject = |field, reason: String| ScheduleError::Rejected { field, reason };
-        if !item
-            .tags
-            .iter()
-            .any(|t| t.name == "Data-Protocol" && t.value == "ao")
-        {
+        if !aolink_primitives::ao::is_ao(&item.tags) {
             return Err(reject(
                 "tags.Data-Protocol",
                 "an AO item needs the tag Data-Protocol=ao".into(),
@@ -551,7 +547,7 @@ impl Scheduler {
                         "a module needs a Module-Format tag".into(),
                     )
                 })?;
-                crate::compute::wasm::ModuleFormat::parse(format)
+                aolink_primitives::ModuleFormat::parse(format)
                     .map_err(|e| reject("tags.Module-Format", e.to_string()))?;
                 for tag in ["Input-Encoding", "Output-Encoding"] {
                     if item.tag(tag).is_none() {

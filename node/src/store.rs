@@ -309,6 +309,13 @@ pub struct CronCursor {
     pub seq: u32,
 }
 
+/// The meta key holding the time up to which a process's crons have been evaluated past its
+/// last scheduled message: the evaluator writes it, and the scheduler never assigns that
+/// process an earlier timestamp. Here, below both, so neither imports the other.
+pub fn cron_horizon_key(process: &str) -> String {
+    format!("cron-horizon/{process}")
+}
+
 /// Record counts, from [`Store::counts`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct StoreCounts {

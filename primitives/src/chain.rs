@@ -1,7 +1,6 @@
-//! What crosses between a chain adapter and the node: the typed, versioned Chain-Event and
-//! Chain-Reorg formats (one type, one byte encoding, written by the adapters and read by the
-//! devices), the status an adapter reports, and [`ChainSink`], the seam an adapter writes
-//! through.
+//! What a chain adapter tells a mirror: the typed, versioned Chain-Event and Chain-Reorg
+//! formats (one type, one byte encoding, written by the adapters and read by the devices).
+//! The seam the adapter writes them through is [`crate::adapter`].
 //!
 //! # Encoding
 //! The data of a `Chain-Event` item is the JSON of [`ChainEventBatch`] with its keys in sorted
@@ -11,15 +10,16 @@
 //! version it does not know rather than misread it.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ans104::{DataItem, Tag};
-
 /// The Chain-Event encoding this build writes.
 pub const CHAIN_EVENT_VERSION: u32 = 1;
+
+/// The `Device` tag of the process that mirrors one watched contract (`mirror@1.0`): adapters
+/// spawn it, the devices crate runs it.
+pub const MIRROR_DEVICE: &str = "mirror@1.0";
 
 fn version_1() -> u32 {
     1
@@ -56,7 +56,7 @@ impl ChainEventBatch {
     /// Decodes a `Chain-Event` item's data, checking the version and every event.
     pub fn decode(data: &[u8]) -> Result<Self, ChainEventError> {
         let batch: ChainEventBatch =
-            serde_json::from_slice(data).map_err(|e| ChainEventError::Decode(e.to_string()))?;
+            serde_json::from_slice(data).map_err(|e| explain_batch_error(data, e))?;
         check_version(batch.v)?;
         for (index, event) in batch.events.iter().enumerate() {
             event
@@ -74,6 +74,28 @@ impl ChainEventBatch {
         let _ = serde_json::to_writer(&mut out, self);
         out
     }
+
+    /// [`ChainEventBatch::encode`] as text (what a device's outbox message carries).
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// A batch that does not decode, said precisely: when the data is JSON with an `events` array,
+/// the first event that is not a Chain-Event is named by its index. Only paid on failure.
+fn explain_batch_error(data: &[u8], error: serde_json::Error) -> ChainEventError {
+    let events = serde_json::from_slice::<Value>(data)
+        .ok()
+        .and_then(|v| v.get("events").and_then(Value::as_array).cloned());
+    for (index, event) in events.into_iter().flatten().enumerate() {
+        if let Err(e) = serde_json::from_value::<ChainEvent>(event) {
+            return ChainEventError::Event {
+                index,
+                reason: e.to_string(),
+            };
+        }
+    }
+    ChainEventError::Decode(error.to_string())
 }
 
 fn check_version(v: u32) -> Result<(), ChainEventError> {
@@ -120,6 +142,11 @@ impl ChainReorg {
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
+
+    /// [`ChainReorg::encode`] as text.
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 /// What a mirror forwards to a subscriber when a reorg orphans events it had forwarded: the
@@ -131,6 +158,18 @@ pub struct Retraction {
     pub from_block: u64,
     /// The orphaned events, newest first.
     pub retracted: Vec<ChainEvent>,
+}
+
+impl Retraction {
+    /// Decodes a forwarded `Chain-Reorg`'s data.
+    pub fn decode(data: &[u8]) -> Result<Self, ChainEventError> {
+        serde_json::from_slice(data).map_err(|e| ChainEventError::Decode(e.to_string()))
+    }
+
+    /// The encoded text (sorted-key JSON).
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 /// A Chain-Event or Chain-Reorg that does not decode.
@@ -339,112 +378,6 @@ pub struct Delivery {
     pub process: String,
     /// The request answered (decimal).
     pub request_id: String,
-}
-
-/// A chain's id as the status reports it: a number on EVM chains, a name elsewhere.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum ChainId {
-    /// An EVM chain id.
-    Number(u64),
-    /// A named cluster (`solana:devnet`).
-    Name(String),
-}
-
-/// One watched contract in a chain's status.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ContractStatus {
-    /// The contract address.
-    pub address: String,
-    /// Its mirror process id.
-    pub mirror: String,
-    /// The last block whose events reached the mirror.
-    pub delivered_through: Option<u64>,
-    /// How many blocks that is behind the chain's head under the finality policy.
-    pub behind: Option<u64>,
-}
-
-/// What a chain adapter reports about itself (`GET /status`, `GET /metrics`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChainStatus {
-    /// The chain family (`ethereum`, `solana`).
-    pub kind: String,
-    /// The chain.
-    pub chain_id: ChainId,
-    /// The finality policy, when the adapter runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finality: Option<String>,
-    /// The RPC URL in use (scheme and host only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rpc: Option<String>,
-    /// The head under the finality policy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub head: Option<u64>,
-    /// Whether the backfill has reached the head.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub caught_up: Option<bool>,
-    /// The watched contracts.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub contracts: Vec<ContractStatus>,
-    /// Events delivered since start.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub events_delivered: Option<u64>,
-    /// Reorgs handled since start.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reorgs: Option<u64>,
-    /// When a poll last succeeded (ms since the epoch).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_success_ms: Option<u64>,
-    /// Failed polls in a row.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failures_in_a_row: Option<u32>,
-    /// The last error.
-    pub last_error: Option<String>,
-    /// Whether the adapter is doing its job.
-    pub healthy: bool,
-}
-
-/// A sink that failed to store what an adapter sent; nothing of it was stored.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct SinkError(pub String);
-
-/// A cursor write: an adapter-chosen key and its bytes.
-pub type CursorWrite = (String, Vec<u8>);
-
-/// What a chain adapter needs from the node, and all it gets: the node implements it, the
-/// relayer hands it to each adapter, and an adapter never sees the node's store or scheduler.
-///
-/// Every write is atomic: an item is scheduled together with the cursors it completes, or not
-/// at all, so a crash between the two cannot lose or repeat an event.
-pub trait ChainSink: Clone + Send + Sync + 'static {
-    /// A cursor the adapter wrote under `key`, if any.
-    fn cursor(&self, key: &str) -> Result<Option<Vec<u8>>, SinkError>;
-
-    /// Schedules `item` (signed by the adapter's key, already verified by its maker) and
-    /// writes `cursors` in the same batch; resolves once both are durable.
-    fn submit(
-        &self,
-        item: DataItem,
-        cursors: Vec<CursorWrite>,
-    ) -> impl Future<Output = Result<(), SinkError>> + Send;
-
-    /// Writes `cursors` alone (a range with nothing to deliver), atomically.
-    fn put_cursors(&self, cursors: Vec<CursorWrite>) -> Result<(), SinkError>;
-
-    /// Spawns a process owned by the node (it signs the item with its own key) with `tags` and
-    /// `data`, writing `cursors` in the same batch; resolves to the process id once durable.
-    fn spawn(
-        &self,
-        tags: Vec<Tag>,
-        data: Vec<u8>,
-        cursors: Vec<CursorWrite>,
-    ) -> impl Future<Output = Result<[u8; 32], SinkError>> + Send;
-
-    /// Publishes the adapter's status under `component` (e.g. `ethereum/1`).
-    fn report_status(&self, component: &str, status: &ChainStatus);
 }
 
 #[cfg(test)]

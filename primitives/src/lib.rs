@@ -6,14 +6,17 @@
 //! - [`ao`]: the AO tag vocabulary (built in one place), [`ao::Assignment`] and the block clock;
 //! - [`module_format`]: the `Module-Format` values the node runs;
 //! - [`chain`]: the typed, versioned [`chain::ChainEvent`] / [`chain::ChainReorg`] that the
-//!   adapters write and the devices read, and the [`chain::ChainSink`] seam between an adapter
-//!   and the node.
+//!   adapters write and the devices read;
+//! - [`adapter`]: the seam between a chain family's adapter and the node
+//!   ([`adapter::ChainSink`]) and between the adapter and the relayer
+//!   ([`adapter::ChainAdapter`]).
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod adapter;
 pub mod ans104;
 pub mod ao;
 pub mod chain;

@@ -1,14 +1,20 @@
 //! The relayer's configuration file (`--config`) and the chain adapters it starts.
+//!
+//! Each top-level section of the file (`[[ethereum]]`, ...) belongs to one chain family, whose
+//! adapter implements [`ChainAdapter`]: it checks its own sections and starts against the node
+//! as a [`aolink_node::adapter::ChainSink`]. Nothing here knows a family beyond the one line
+//! in [`load`] that names it.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use aolink_ethereum::service::{self, Chain, ChainConfig};
 use aolink_node::Node;
+use aolink_node::adapter::{ChainAdapter, StartError, Started, Stop};
 use aolink_node::ans104::{Ed25519Signer, b64url_encode};
 use aolink_node::keys::NodeKey;
-use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -16,38 +22,68 @@ use tokio::task::JoinHandle;
 /// mirror process, kept apart from the node key so it can be rotated on its own.
 pub const ADAPTER_KEY_FILE: &str = "adapter-key.json";
 
-/// The whole configuration file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RelayerConfig {
-    /// One section per Ethereum chain.
-    #[serde(default)]
-    pub ethereum: Vec<ChainConfig>,
+type Starting = Pin<Box<dyn Future<Output = Result<Started, StartError>> + Send>>;
+
+/// One configured chain, checked, of whichever family.
+pub struct ConfiguredChain {
+    /// Where it sits in the configuration (`ethereum[0]`).
+    pub name: String,
+    /// Its component name in the node's status (`ethereum/1`).
+    pub component: String,
+    /// Its chain id, as the family writes it.
+    pub chain_id: String,
+    start: Box<dyn FnOnce(Node, Arc<Ed25519Signer>, Stop) -> Starting + Send>,
+}
+
+/// Takes the sections of family `A` out of `file`, checking each.
+fn take<A: ChainAdapter>(
+    file: &mut toml::Table,
+    known: &mut Vec<&'static str>,
+    chains: &mut Vec<ConfiguredChain>,
+) -> Result<()> {
+    known.push(A::FAMILY);
+    let Some(value) = file.remove(A::FAMILY) else {
+        return Ok(());
+    };
+    let sections: Vec<A::Section> = value
+        .try_into()
+        .with_context(|| format!("[[{}]]", A::FAMILY))?;
+    for (index, section) in sections.into_iter().enumerate() {
+        let chain = A::check(section, index)?;
+        let (name, component) = (chain.name().to_string(), chain.component());
+        let chain_id = chain.chain_id().to_string();
+        if let Some(first) = chains.iter().find(|c| c.component == component) {
+            bail!(
+                "{name}: {component} is configured twice (first as {})",
+                first.name
+            );
+        }
+        chains.push(ConfiguredChain {
+            name,
+            component,
+            chain_id,
+            start: Box::new(move |node, signer, stop| Box::pin(chain.start(node, signer, stop))),
+        });
+    }
+    Ok(())
 }
 
 /// Reads and checks `path`; every problem names its field.
-pub fn load(path: &Path) -> Result<Vec<Chain>> {
+pub fn load(path: &Path) -> Result<Vec<ConfiguredChain>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading --config {}", path.display()))?;
-    let config: RelayerConfig =
-        toml::from_str(&text).with_context(|| format!("--config {}", path.display()))?;
-    let mut chains = Vec::new();
-    for (i, section) in config.ethereum.into_iter().enumerate() {
-        let chain = section
-            .check(i)
-            .with_context(|| format!("--config {}", path.display()))?;
-        if chains
-            .iter()
-            .any(|c: &Chain| c.config.chain_id == chain.config.chain_id)
-        {
-            bail!(
-                "--config {}: {}.chain_id: chain {} is configured twice",
-                path.display(),
-                chain.name,
-                chain.config.chain_id
-            );
-        }
-        chains.push(chain);
+    let context = || format!("--config {}", path.display());
+    let mut file: toml::Table = toml::from_str(&text).with_context(context)?;
+    let (mut known, mut chains) = (Vec::new(), Vec::new());
+    // One line per chain family.
+    take::<aolink_ethereum::service::Chain>(&mut file, &mut known, &mut chains)
+        .with_context(context)?;
+    if let Some(unknown) = file.keys().next() {
+        bail!(
+            "{}: unknown section {unknown:?} (chain families: {})",
+            context(),
+            known.join(", ")
+        );
     }
     Ok(chains)
 }
@@ -77,7 +113,7 @@ impl Adapters {
     pub async fn start(
         node: &Node,
         data_dir: &Path,
-        chains: Vec<Chain>,
+        chains: Vec<ConfiguredChain>,
     ) -> Result<(Adapters, mpsc::UnboundedReceiver<anyhow::Error>)> {
         let (stop, _) = watch::channel(false);
         let (report, failures) = mpsc::unbounded_channel();
@@ -88,25 +124,26 @@ impl Adapters {
             false => Some(adapter_key(data_dir)?),
         };
         for (chain, adapter) in chains.into_iter().zip(adapter.iter().cycle()) {
-            let mirrors = service::ensure_mirrors(node, adapter, &chain)
+            let mut rx = stop.subscribe();
+            let stopped: Stop = Box::pin(async move {
+                let _ = rx.wait_for(|stopped| *stopped).await;
+            });
+            let started = (chain.start)(node.clone(), adapter.clone(), stopped)
                 .await
                 .with_context(|| format!("starting {}", chain.name))?;
-            for (address, mirror) in chain.addresses.iter().zip(&mirrors) {
+            for mirror in &started.mirrors {
                 println!(
-                    "mirror: chain {} contract {address:#x} process {}",
-                    chain.config.chain_id,
-                    b64url_encode(mirror)
+                    "mirror: chain {} contract {} process {}",
+                    chain.chain_id,
+                    mirror.contract,
+                    b64url_encode(&mirror.process)
                 );
             }
-            let mut rx = stop.subscribe();
-            let name = format!("{} (chain {})", chain.name, chain.config.chain_id);
-            let run =
-                service::run_chain(node.clone(), adapter.clone(), chain, mirrors, async move {
-                    let _ = rx.wait_for(|stopped| *stopped).await;
-                });
+            let name = format!("{} (chain {})", chain.name, chain.chain_id);
             let report = report.clone();
+            let watch = started.watch;
             tasks.push(tokio::spawn(async move {
-                if let Err(e) = run.await {
+                if let Err(e) = watch.await {
                     let _ = report.send(anyhow::anyhow!("{name}: {e}"));
                 }
             }));

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use aolink_node::devices::mint::{self, Rate};
-use aolink_node::devices::split::largest_remainder;
+use aolink_devices::mint::{self, Rate};
+use aolink_devices::split::largest_remainder;
 use num_bigint::BigUint;
 use serde_json::Value;
 

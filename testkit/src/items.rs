@@ -1,6 +1,7 @@
 //! Signed ANS-104 items as tests need them.
 
-use aolink_node::ans104::{DataItem, Ed25519Signer, Signer, Tag};
+use aolink_primitives::ans104::{DataItem, Ed25519Signer, Signer, Tag};
+use aolink_primitives::ao::{AoTags, ItemType};
 
 /// Tags from name/value pairs.
 pub fn tags(pairs: &[(&str, &str)]) -> Vec<Tag> {
@@ -19,7 +20,7 @@ pub fn item_with_data(
     extra: &[(&str, &str)],
     data: &[u8],
 ) -> DataItem {
-    let mut t = tags(&[("Data-Protocol", "ao"), ("Variant", "ao.TN.1")]);
+    let mut t = AoTags::default().protocol().variant().build();
     t.extend(tags(extra));
     DataItem::sign(signer, target, None, t, data.to_vec()).unwrap()
 }
@@ -45,15 +46,12 @@ pub fn module_item(signer: &Ed25519Signer, wasm: Vec<u8>, format: &str) -> DataI
         signer,
         None,
         None,
-        tags(&[
-            ("Data-Protocol", "ao"),
-            ("Variant", "ao.TN.1"),
-            ("Type", "Module"),
-            ("Module-Format", format),
-            ("Input-Encoding", "JSON-1"),
-            ("Output-Encoding", "JSON-1"),
-            ("Content-Type", "application/wasm"),
-        ]),
+        AoTags::new(ItemType::Module)
+            .with("Module-Format", format)
+            .with("Input-Encoding", "JSON-1")
+            .with("Output-Encoding", "JSON-1")
+            .with("Content-Type", "application/wasm")
+            .build(),
         wasm,
     )
     .unwrap()

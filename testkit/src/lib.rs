@@ -3,16 +3,23 @@
 //! reads of a node, and the devnet contracts as alloy bindings.
 //!
 //! Dev-only: the shipped crates never depend on it. Helpers panic on failure, which is what a
-//! test wants.
+//! test wants. The base needs only `aolink-primitives`; the features `chain`, `rpc` and `node`
+//! add the helpers that need a chain, a server or a node.
 
+#[cfg(feature = "chain")]
 pub mod chain;
 pub mod items;
+#[cfg(feature = "node")]
 pub mod node;
+#[cfg(feature = "rpc")]
 pub mod rpc;
 
+#[cfg(feature = "chain")]
 pub use chain::*;
 pub use items::*;
+#[cfg(feature = "node")]
 pub use node::*;
+#[cfg(feature = "rpc")]
 pub use rpc::*;
 
 use std::path::{Path, PathBuf};

@@ -1,17 +1,15 @@
 //! The contract events the adapter understands, decoded with `sol!` bindings into the
-//! chain-event objects of `docs/devices.md`.
+//! primitives' [`ChainEvent`], the one Chain-Event type the mirrors read (`docs/devices.md`).
 //!
-//! Events are decoded into typed values and serialized straight into the bytes of a
-//! `Chain-Event` item (no intermediate JSON tree: a backfill writes millions of them). The
-//! JSON has its keys in sorted order, as `serde_json`'s own maps would, so an item's bytes and
-//! hence its id do not depend on how it was produced.
+//! Hashes and addresses are written as `0x` + lower-case hex, 256-bit numbers as decimal
+//! strings, AO process ids as base64url; the batch's bytes are the primitives' encoding, so an
+//! item's id does not depend on which adapter wrote it.
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::rpc::types::Log;
 use alloy::sol_types::SolEvent;
-use aolink_node::ans104::b64url_encode;
-use serde::{Serialize, Serializer};
-use serde_json::Value;
+use aolink_primitives::ans104::b64url_encode;
+use aolink_primitives::chain::{ChainEvent, Delivery, EventFields, Request, Transfer};
 
 /// The real AO bridges' events (stETH and DAI bridges, and aolink's devnet `AOBridge`, which
 /// keeps their ABI).
@@ -64,132 +62,21 @@ pub enum DecodeError {
     Incomplete(&'static str),
 }
 
-/// Bytes as `0x`-prefixed lower-case hex (hashes, addresses), without a heap allocation.
-fn hex_of<S: Serializer>(bytes: &impl AsRef<[u8]>, s: S) -> Result<S::Ok, S::Error> {
+/// Bytes as `0x` + lower-case hex (hashes, addresses).
+fn hex_of(bytes: impl AsRef<[u8]>) -> String {
     let bytes = bytes.as_ref();
-    let mut buf = [0u8; 2 + 64];
-    let n = 2 + 2 * bytes.len();
-    if n > buf.len() {
-        return s.serialize_str(&format!("0x{}", hex::encode(bytes)));
-    }
-    buf[..2].copy_from_slice(b"0x");
-    hex::encode_to_slice(bytes, &mut buf[2..n]).map_err(serde::ser::Error::custom)?;
-    s.serialize_str(std::str::from_utf8(&buf[..n]).map_err(serde::ser::Error::custom)?)
-}
-
-/// A 256-bit number as a decimal string (JSON numbers cannot hold it).
-fn dec_of<S: Serializer>(v: &U256, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(v)
-}
-
-fn b64url_of<S: Serializer>(v: &B256, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&b64url_encode(v.as_slice()))
-}
-
-// Field order below is alphabetical: the bytes of an item match sorted-key JSON.
-
-/// A bridge stake or withdrawal (with a pool for the stETH/DAI bridges, without for USDS).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Transfer {
-    /// The amount credited or debited.
-    #[serde(serialize_with = "dec_of")]
-    pub amount: U256,
-    /// The Arweave address the AO goes to.
-    #[serde(serialize_with = "hex_of")]
-    pub arweave_address: B256,
-    /// The bridge's pool (the asset), when the bridge has pools.
-    #[serde(serialize_with = "opt_dec_of", skip_serializing_if = "Option::is_none")]
-    pub pool_id: Option<U256>,
-    /// The depositor.
-    #[serde(serialize_with = "hex_of")]
-    pub user: Address,
-}
-
-fn opt_dec_of<S: Serializer>(v: &Option<U256>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(v) => dec_of(v, s),
-        None => s.serialize_none(),
-    }
-}
-
-/// A dApp's call of an AO process through the gateway.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Request {
-    /// The action to call.
-    pub action: String,
-    /// The payload: text as text (what aos handlers expect in `msg.Data`), other bytes as hex.
-    pub data: String,
-    /// `hex` when `data` is hex.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data_encoding: Option<&'static str>,
-    /// The AO process (base64url of the 32 bytes, as AO ids are written).
-    #[serde(serialize_with = "b64url_of")]
-    pub process: B256,
-    /// The gateway's request number.
-    #[serde(serialize_with = "dec_of")]
-    pub request_id: U256,
-    /// The calling contract.
-    #[serde(serialize_with = "hex_of")]
-    pub sender: Address,
-}
-
-/// A result the gateway delivered back to a dApp.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Delivery {
-    /// Whether the dApp's callback succeeded.
-    pub callback_ok: bool,
-    /// The AO process that answered.
-    #[serde(serialize_with = "b64url_of")]
-    pub process: B256,
-    /// The request answered.
-    #[serde(serialize_with = "dec_of")]
-    pub request_id: U256,
-}
-
-/// An event's decoded fields.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum Fields {
-    /// `UserStaked` / `UserWithdrawn`.
-    Transfer(Transfer),
-    /// `RequestSent`.
-    Request(Request),
-    /// `ResultDelivered`.
-    Delivery(Delivery),
-}
-
-/// A log as a chain-event object (`docs/devices.md`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChainEvent {
-    /// The block's hash.
-    #[serde(serialize_with = "hex_of")]
-    pub block_hash: B256,
-    /// The block's number.
-    pub block_number: u64,
-    /// The block's time, when the provider gives it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub block_timestamp: Option<u64>,
-    /// The event's name.
-    pub event: &'static str,
-    /// Its decoded fields.
-    pub fields: Fields,
-    /// Its index in the block.
-    pub log_index: u64,
-    /// The transaction that emitted it.
-    #[serde(serialize_with = "hex_of")]
-    pub tx_hash: B256,
+    let mut out = String::with_capacity(2 + 2 * bytes.len());
+    out.push_str("0x");
+    out.push_str(&hex::encode(bytes));
+    out
 }
 
 /// `log` decoded as the event `E` (its name is `name`), its fields made by `fields`.
 fn decoded<E: SolEvent>(
     log: &Log,
     name: &'static str,
-    fields: impl FnOnce(E) -> Fields,
-) -> Result<(&'static str, Fields), DecodeError> {
+    fields: impl FnOnce(E) -> EventFields,
+) -> Result<(&'static str, EventFields), DecodeError> {
     let event = E::decode_log(&log.inner).map_err(|e| DecodeError::Malformed {
         event: name,
         reason: e.to_string(),
@@ -197,17 +84,22 @@ fn decoded<E: SolEvent>(
     Ok((name, fields(event.data)))
 }
 
-fn transfer(user: Address, amount: U256, arweave_address: B256, pool_id: Option<U256>) -> Fields {
-    Fields::Transfer(Transfer {
-        amount,
-        arweave_address,
-        pool_id,
-        user,
+fn transfer(
+    user: Address,
+    amount: U256,
+    arweave_address: B256,
+    pool_id: Option<U256>,
+) -> EventFields {
+    EventFields::Transfer(Transfer {
+        amount: amount.to_string(),
+        arweave_address: hex_of(arweave_address),
+        pool_id: pool_id.map(|p| p.to_string()),
+        user: hex_of(user),
     })
 }
 
 /// The event name and decoded fields of `log`.
-pub fn decode_fields(log: &Log) -> Result<(&'static str, Fields), DecodeError> {
+pub fn decode_fields(log: &Log) -> Result<(&'static str, EventFields), DecodeError> {
     let topic = log
         .topics()
         .first()
@@ -233,23 +125,23 @@ pub fn decode_fields(log: &Log) -> Result<(&'static str, Fields), DecodeError> {
         decoded(log, "RequestSent", |e: gateway::RequestSent| {
             let (data, data_encoding) = match String::from_utf8(e.data.to_vec()) {
                 Ok(text) => (text, None),
-                Err(e) => (format!("0x{}", hex::encode(e.as_bytes())), Some("hex")),
+                Err(e) => (hex_of(e.as_bytes()), Some("hex".to_string())),
             };
-            Fields::Request(Request {
+            EventFields::Request(Request {
                 action: e.action,
                 data,
                 data_encoding,
-                process: e.process,
-                request_id: e.requestId,
-                sender: e.sender,
+                process: b64url_encode(e.process.as_slice()),
+                request_id: e.requestId.to_string(),
+                sender: hex_of(e.sender),
             })
         })?
     } else if topic == gateway::ResultDelivered::SIGNATURE_HASH {
         decoded(log, "ResultDelivered", |e: gateway::ResultDelivered| {
-            Fields::Delivery(Delivery {
+            EventFields::Delivery(Delivery {
                 callback_ok: e.callbackOk,
-                process: e.process,
-                request_id: e.requestId,
+                process: b64url_encode(e.process.as_slice()),
+                request_id: e.requestId.to_string(),
             })
         })?
     } else {
@@ -261,65 +153,27 @@ pub fn decode_fields(log: &Log) -> Result<(&'static str, Fields), DecodeError> {
 pub fn decode(log: &Log) -> Result<ChainEvent, DecodeError> {
     let (event, fields) = decode_fields(log)?;
     Ok(ChainEvent {
-        block_hash: log.block_hash.ok_or(DecodeError::Incomplete("blockHash"))?,
+        block_hash: hex_of(log.block_hash.ok_or(DecodeError::Incomplete("blockHash"))?),
         block_number: log
             .block_number
             .ok_or(DecodeError::Incomplete("blockNumber"))?,
         block_timestamp: log.block_timestamp,
-        event,
+        event: event.to_string(),
         fields,
         log_index: log.log_index.ok_or(DecodeError::Incomplete("logIndex"))?,
-        tx_hash: log
-            .transaction_hash
-            .ok_or(DecodeError::Incomplete("transactionHash"))?,
+        tx_hash: hex_of(
+            log.transaction_hash
+                .ok_or(DecodeError::Incomplete("transactionHash"))?,
+        ),
     })
-}
-
-/// A chain-event object (`docs/devices.md`) for `log`, as JSON.
-pub fn chain_event(log: &Log) -> Result<Value, DecodeError> {
-    let event = decode(log)?;
-    serde_json::to_value(&event).map_err(|e| DecodeError::Malformed {
-        event: event.event,
-        reason: e.to_string(),
-    })
-}
-
-/// The data of a `Chain-Event` item: `events` and the `head` (the last block it covers),
-/// written into one buffer.
-pub fn chain_event_data(
-    events: &[ChainEvent],
-    head: u64,
-    head_hash: &B256,
-) -> Result<Vec<u8>, serde_json::Error> {
-    #[derive(Serialize)]
-    struct Head<'a> {
-        #[serde(serialize_with = "hex_of")]
-        hash: &'a B256,
-        number: u64,
-    }
-    #[derive(Serialize)]
-    struct Data<'a> {
-        events: &'a [ChainEvent],
-        head: Head<'a>,
-    }
-    let data = Data {
-        events,
-        head: Head {
-            hash: head_hash,
-            number: head,
-        },
-    };
-    // ~400 bytes an event; one allocation for the common case.
-    let mut out = Vec::with_capacity(128 + events.len() * 448);
-    serde_json::to_writer(&mut out, &data)?;
-    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use alloy::primitives::{Bytes, address};
-    use serde_json::json;
+    use aolink_primitives::chain::{ChainEventBatch, ChainHead};
+    use serde_json::{Value, json};
 
     fn log_of(event: &impl SolEvent) -> Log {
         Log {
@@ -351,12 +205,20 @@ mod tests {
             "txHash": format!("0x{}", "cc".repeat(32)),
         });
         assert_eq!(serde_json::to_string(&event).unwrap(), expected.to_string());
-        assert_eq!(chain_event(log).unwrap(), expected);
         let head = B256::repeat_byte(0xdd);
-        let data = chain_event_data(std::slice::from_ref(&event), 9, &head).unwrap();
+        let batch = ChainEventBatch::new(
+            vec![event],
+            Some(ChainHead {
+                hash: format!("{head:#x}"),
+                number: 9,
+            }),
+        );
         let whole =
             json!({"events": [expected], "head": {"hash": format!("{head:#x}"), "number": 9}});
-        assert_eq!(String::from_utf8(data).unwrap(), whole.to_string());
+        assert_eq!(
+            String::from_utf8(batch.encode()).unwrap(),
+            whole.to_string()
+        );
     }
 
     #[test]

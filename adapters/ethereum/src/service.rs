@@ -23,15 +23,19 @@ use std::time::Duration;
 use alloy::primitives::Address;
 use alloy::providers::{Provider, ProviderBuilder, WsConnect};
 use alloy::rpc::client::RpcClient;
-use aolink_node::Node;
-use aolink_node::ans104::{DataItem, Ed25519Signer, Signer, Tag, b64url_decode_32, b64url_encode};
-use aolink_node::store::Id;
+use aolink_primitives::adapter::{
+    ChainAdapter, ChainId, ChainSink, ChainStatus, MirrorOf, Started, Stop,
+};
+pub use aolink_primitives::adapter::{ConfigError, StartError};
+use aolink_primitives::ans104::{Ed25519Signer, Signer, b64url_decode_32, b64url_encode};
+use aolink_primitives::ao::AoTags;
+use aolink_primitives::chain::MIRROR_DEVICE;
 use serde::Deserialize;
 use tokio::sync::Notify;
 
 use crate::failover::{self, Failover, Probe};
 use crate::finality::Finality;
-use crate::watcher::{WatchedContract, Watcher, WatcherConfig};
+use crate::watcher::{Id, WatchedContract, Watcher, WatcherConfig};
 
 /// One `[[ethereum]]` section.
 #[derive(Clone, Debug, Deserialize)]
@@ -114,32 +118,6 @@ fn default_retry_first() -> u64 {
     60_000
 }
 
-/// A configuration that cannot be used, naming the field.
-#[derive(Debug, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct ConfigError {
-    /// The field, e.g. `ethereum[0].contracts[1].address`.
-    pub field: String,
-    /// What is wrong.
-    pub reason: String,
-}
-
-/// Why a chain could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The configuration is wrong.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The node refused or failed to store a mirror's spawn.
-    #[error("spawning the mirror of {contract}: {reason}")]
-    Spawn {
-        /// The contract.
-        contract: String,
-        /// Why.
-        reason: String,
-    },
-}
-
 /// A chain section checked and ready to run.
 #[derive(Clone, Debug)]
 pub struct Chain {
@@ -158,7 +136,7 @@ pub struct Chain {
 impl ChainConfig {
     /// Checks the section (`index` is its position, for error messages).
     pub fn check(self, index: usize) -> Result<Chain, ConfigError> {
-        let name = format!("ethereum[{index}]");
+        let name = format!("{}[{index}]", crate::FAMILY);
         let err = |field: &str, reason: String| ConfigError {
             field: format!("{name}.{field}"),
             reason,
@@ -261,10 +239,10 @@ pub fn mirror_key(chain_id: u64, contract: &Address) -> String {
 
 /// The mirror process of each configured contract, spawned (signed by the node key, with the
 /// adapter key as its `Authority`) the first time the contract is configured. The id is kept
-/// in the store with the spawn in one batch; later starts reuse it, so changing a contract's
+/// by the sink with the spawn in one batch; later starts reuse it, so changing a contract's
 /// `subscribe` list afterwards takes a `Subscribe` message, not a new mirror.
-pub async fn ensure_mirrors(
-    node: &Node,
+pub async fn ensure_mirrors<S: ChainSink>(
+    sink: &S,
     adapter: &Ed25519Signer,
     chain: &Chain,
 ) -> Result<Vec<Id>, StartError> {
@@ -275,11 +253,7 @@ pub async fn ensure_mirrors(
             contract: format!("{address:#x}"),
             reason,
         };
-        if let Some(raw) = node
-            .store()
-            .meta(&key)
-            .map_err(|e| spawn_error(e.to_string()))?
-        {
+        if let Some(raw) = sink.cursor(&key).map_err(|e| spawn_error(e.to_string()))? {
             let pid: Id = raw
                 .as_slice()
                 .try_into()
@@ -287,25 +261,20 @@ pub async fn ensure_mirrors(
             mirrors.push(pid);
             continue;
         }
-        let mut tags = vec![
-            Tag::new("Data-Protocol", "ao"),
-            Tag::new("Variant", "ao.TN.1"),
-            Tag::new("Type", "Process"),
-            Tag::new("Device", aolink_node::devices::mirror::NAME),
-            Tag::new(
+        let tags = AoTags::process()
+            .with("Device", MIRROR_DEVICE)
+            .with(
                 "Name",
                 format!("mirror {address:#x} on {}", chain.config.chain_id),
-            ),
-            Tag::new("Chain-Id", chain.config.chain_id.to_string()),
-            Tag::new("Contract", format!("{address:#x}")),
-            Tag::new("Start-Block", contract.start_block.to_string()),
-            Tag::new("Authority", adapter.address()),
-        ];
-        tags.extend(contract.subscribe.iter().map(|s| Tag::new("Subscribe", s)));
-        let item = DataItem::sign(node.key().signer(), None, None, tags, b"mirror".to_vec())
-            .map_err(|e| spawn_error(e.to_string()))?;
-        let pid = item.id();
-        node.submit_with_meta(item.to_bytes(), vec![(key, pid.to_vec())])
+            )
+            .with("Chain-Id", chain.config.chain_id.to_string())
+            .with("Contract", format!("{address:#x}"))
+            .with("Start-Block", contract.start_block.to_string())
+            .with("Authority", adapter.address())
+            .with_each("Subscribe", contract.subscribe.iter().cloned())
+            .build();
+        let pid = sink
+            .spawn(tags, b"mirror".to_vec(), key)
             .await
             .map_err(|e| spawn_error(e.to_string()))?;
         tracing::info!(chain = chain.config.chain_id, contract = %address, mirror = %b64url_encode(&pid), "spawned mirror process");
@@ -354,14 +323,14 @@ pub fn rpc_transport(chain: &Chain) -> Result<Failover, ConfigError> {
 
 /// The chain's component name in the node's `GET /status`.
 pub fn status_name(chain: &Chain) -> String {
-    format!("ethereum/{}", chain.config.chain_id)
+    format!("{}/{}", crate::FAMILY, chain.config.chain_id)
 }
 
 /// Waits until one RPC URL answers for the configured chain. A URL that answers for another
 /// chain is a configuration error (the node stops rather than risk mirroring the wrong
 /// network); URLs that do not answer yet are checked when first used. `None`: stopped.
-async fn check_chain_id(
-    node: &Node,
+async fn check_chain_id<S: ChainSink>(
+    sink: &S,
     chain: &Chain,
     transport: &Failover,
     mut stop: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
@@ -395,14 +364,12 @@ async fn check_chain_id(
             return Ok(Some(()));
         }
         tracing::warn!(chain = chain.config.chain_id, retry_in = ?pause, "no RPC URL reachable");
-        node.report_status(
+        sink.report_status(
             &status_name(chain),
-            serde_json::json!({
-                "kind": "ethereum",
-                "chainId": chain.config.chain_id,
-                "healthy": false,
-                "lastError": "no RPC URL reachable (waiting to check the chain id)",
-            }),
+            &ChainStatus {
+                last_error: Some("no RPC URL reachable (waiting to check the chain id)".into()),
+                ..ChainStatus::unhealthy(crate::FAMILY, ChainId::Number(chain.config.chain_id))
+            },
         );
         tokio::select! {
             _ = &mut stop => return Ok(None),
@@ -415,8 +382,8 @@ async fn check_chain_id(
 /// Runs a chain's watcher, feeding `mirrors` (from [`ensure_mirrors`]), until `stop`
 /// resolves. The RPC's chain id is checked first, so a URL pointing at the wrong network
 /// never feeds a mirror.
-pub async fn run_chain(
-    node: Node,
+pub async fn run_chain<S: ChainSink>(
+    sink: S,
     adapter: Arc<Ed25519Signer>,
     chain: Chain,
     mirrors: Vec<Id>,
@@ -424,7 +391,7 @@ pub async fn run_chain(
 ) -> Result<(), StartError> {
     let transport = rpc_transport(&chain)?;
     tokio::pin!(stop);
-    if check_chain_id(&node, &chain, &transport, stop.as_mut())
+    if check_chain_id(&sink, &chain, &transport, stop.as_mut())
         .await?
         .is_none()
     {
@@ -435,7 +402,7 @@ pub async fn run_chain(
     let provider = ProviderBuilder::new().connect_client(RpcClient::new(transport, is_local));
     tracing::info!(chain = chain.config.chain_id, finality = %chain.finality, contracts = chain.addresses.len(), "watching");
     let config = watcher_config(&chain, &mirrors);
-    let mut watcher = Watcher::new(provider, node, adapter, config);
+    let mut watcher = Watcher::new(provider, sink, adapter, config);
     watcher.report_status_as(status_name(&chain), move || in_use.current().to_string());
     let wake = chain.config.ws.clone().map(|url| {
         let wake = Arc::new(Notify::new());
@@ -453,6 +420,49 @@ pub async fn run_chain(
         heads.abort();
     }
     Ok(())
+}
+
+impl ChainAdapter for Chain {
+    const FAMILY: &'static str = crate::FAMILY;
+    type Section = ChainConfig;
+
+    fn check(section: ChainConfig, index: usize) -> Result<Chain, ConfigError> {
+        section.check(index)
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn chain_id(&self) -> ChainId {
+        ChainId::Number(self.config.chain_id)
+    }
+
+    fn component(&self) -> String {
+        status_name(self)
+    }
+
+    async fn start<S: ChainSink>(
+        self,
+        sink: S,
+        signer: Arc<Ed25519Signer>,
+        stop: Stop,
+    ) -> Result<Started, StartError> {
+        let ids = ensure_mirrors(&sink, &signer, &self).await?;
+        let mirrors = self
+            .addresses
+            .iter()
+            .zip(&ids)
+            .map(|(address, process)| MirrorOf {
+                contract: format!("{address:#x}"),
+                process: *process,
+            })
+            .collect();
+        Ok(Started {
+            mirrors,
+            watch: Box::pin(run_chain(sink, signer, self, ids, stop)),
+        })
+    }
 }
 
 /// Subscribes to new heads over `url` and notifies `wake` for each; reconnects with a back-off
@@ -610,63 +620,5 @@ subscribe = ["*:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]
                 "{to}: {err}"
             );
         }
-    }
-
-    #[tokio::test]
-    async fn a_chain_without_a_reachable_rpc_reports_itself_unhealthy() {
-        let text = GOOD.replace(
-            "rpc = \"http://127.0.0.1:8545\"",
-            &format!("rpc = \"{}\"", aolink_testkit::closed_port_url()),
-        );
-        let chain = section(&text).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let node = Node::open(aolink_node::NodeConfig::new(dir.path())).unwrap();
-        let adapter = Arc::new(Ed25519Signer::generate());
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let run = tokio::spawn(run_chain(node.clone(), adapter, chain, Vec::new(), async {
-            let _ = stop_rx.await;
-        }));
-        let mut status = serde_json::Value::Null;
-        for _ in 0..100 {
-            status = node.statuses().remove("ethereum/1").unwrap_or_default();
-            if !status.is_null() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert_eq!(status["healthy"], false, "{status}");
-        assert!(
-            status["lastError"]
-                .as_str()
-                .unwrap()
-                .contains("no RPC URL reachable")
-        );
-        let _ = stop_tx.send(());
-        run.await.unwrap().unwrap();
-    }
-
-    #[tokio::test]
-    async fn an_rpc_url_answering_for_another_chain_stops_the_chain_with_its_field() {
-        let (right, wrong) = (
-            aolink_testkit::stand_in_rpc(1, 10).await,
-            aolink_testkit::stand_in_rpc(5, 10).await,
-        );
-        let text = GOOD.replace(
-            "rpc = \"http://127.0.0.1:8545\"",
-            &format!("rpc = [\"{}\", \"{}\"]", right.url, wrong.url),
-        );
-        let chain = section(&text).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let node = Node::open(aolink_node::NodeConfig::new(dir.path())).unwrap();
-        let adapter = Arc::new(Ed25519Signer::generate());
-        let err = run_chain(node, adapter, chain, Vec::new(), std::future::pending())
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("ethereum[0].rpc[1]:") && err.contains("serves chain 5"),
-            "{err}"
-        );
-        assert_eq!(wrong.asked_besides_chain_id(), Vec::<String>::new());
     }
 }

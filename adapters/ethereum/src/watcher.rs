@@ -1,8 +1,8 @@
 //! The watcher: follows one chain's configured contracts and delivers their events to the
-//! contracts' mirror processes in the node.
+//! contracts' mirror processes through a [`ChainSink`] (the node).
 //!
 //! Each contract has its own cursor (the last block delivered, with its hash, and the recent
-//! cursors for reorg detection) in the node store. Every `Chain-Event` item is submitted with
+//! cursors for reorg detection), kept by the sink. Every `Chain-Event` item is submitted with
 //! the cursor of the blocks it completes in one atomic batch, and items end only at block
 //! boundaries, so a crash at any point resumes exactly after the last delivered block: no gap
 //! and no event twice in the mirror's schedule. Items are signed deterministically, so a
@@ -21,15 +21,18 @@ use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256};
 use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, Log};
-use aolink_node::Node;
-use aolink_node::ans104::{DataItem, Ed25519Signer, Tag, b64url_encode};
-use aolink_node::store::{Batch, Id};
+use aolink_primitives::adapter::{ChainId, ChainSink, ChainStatus, ContractStatus, CursorWrite};
+use aolink_primitives::ans104::{DataItem, Ed25519Signer, b64url_encode};
+use aolink_primitives::ao::AoTags;
+use aolink_primitives::chain::{ChainEvent, ChainEventBatch, ChainHead, ChainReorg};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::events::{ChainEvent, Fields, chain_event_data, decode};
+use crate::events::decode;
 use crate::finality::Finality;
 use crate::ranges::AdaptiveRange;
+
+/// A process id.
+pub type Id = [u8; 32];
 
 /// One watched contract.
 #[derive(Clone, Debug)]
@@ -86,6 +89,9 @@ pub enum WatchError {
     /// The node refused or failed to store what was sent.
     #[error("node: {0}")]
     Node(String),
+    /// A log or item could not be built (a bug, not the chain's fault).
+    #[error("building an item: {0}")]
+    Build(String),
     /// A reorg reached past every cursor still remembered: an operator must look.
     #[error("reorg of contract {contract} reaches past its {window} remembered blocks")]
     DeepReorg {
@@ -177,7 +183,8 @@ enum Fetch {
     TooLarge,
 }
 
-/// Where a watcher reports itself (`GET /status` of the node) and how it names its RPC.
+/// Where a watcher reports itself (its component in the node's `GET /status`) and how it
+/// names its RPC.
 struct StatusReport {
     name: String,
     rpc: Box<dyn Fn() -> String + Send + Sync>,
@@ -201,10 +208,10 @@ struct Seen {
 /// its calls first, so this is about 5 s of calls failing at once, longer when they time out.
 const UNHEALTHY_AFTER_FAILURES: u32 = 3;
 
-/// Watches one chain.
-pub struct Watcher<P> {
+/// Watches one chain, delivering to the sink `S`.
+pub struct Watcher<P, S> {
     provider: P,
-    node: Node,
+    sink: S,
     signer: Arc<Ed25519Signer>,
     config: WatcherConfig,
     range: AdaptiveRange,
@@ -214,13 +221,13 @@ pub struct Watcher<P> {
     seen: Seen,
 }
 
-impl<P: Provider> Watcher<P> {
-    /// A watcher reading `provider`, delivering to `node`, signing with the adapter key.
-    pub fn new(provider: P, node: Node, signer: Arc<Ed25519Signer>, config: WatcherConfig) -> Self {
+impl<P: Provider, S: ChainSink> Watcher<P, S> {
+    /// A watcher reading `provider`, delivering to `sink`, signing with the adapter key.
+    pub fn new(provider: P, sink: S, signer: Arc<Ed25519Signer>, config: WatcherConfig) -> Self {
         let (initial, min, max) = config.range;
         Watcher {
             provider,
-            node,
+            sink,
             signer,
             range: AdaptiveRange::new(initial, min, max),
             config,
@@ -230,8 +237,8 @@ impl<P: Provider> Watcher<P> {
         }
     }
 
-    /// Reports the watcher's state to the node after every poll, as component `name` of
-    /// `GET /status`; `rpc` names the RPC URL in use.
+    /// Reports the watcher's state to the sink after every poll, as component `name`; `rpc`
+    /// names the RPC URL in use.
     pub fn report_status_as(
         &mut self,
         name: impl Into<String>,
@@ -271,39 +278,42 @@ impl<P: Provider> Watcher<P> {
             .iter()
             .map(|c| {
                 let through = self.cursor(c).ok().map(|cursor| cursor.number);
-                json!({
-                    "address": format!("{:#x}", c.address),
-                    "mirror": mirror_id(c),
-                    "deliveredThrough": through,
-                    "behind": self.seen.head.zip(through).map(|(h, t)| h.saturating_sub(t)),
-                })
+                ContractStatus {
+                    address: format!("{:#x}", c.address),
+                    mirror: mirror_id(c),
+                    delivered_through: through,
+                    behind: self
+                        .seen
+                        .head
+                        .zip(through)
+                        .map(|(h, t)| h.saturating_sub(t)),
+                }
             })
             .collect();
         let deep_reorg = matches!(outcome, Err(WatchError::DeepReorg { .. }));
-        let status = json!({
-            "kind": "ethereum",
-            "chainId": self.config.chain_id,
-            "finality": self.config.finality.to_string(),
-            "rpc": (report.rpc)(),
-            "head": self.seen.head,
-            "caughtUp": self.seen.caught_up,
-            "contracts": contracts,
-            "eventsDelivered": self.seen.events,
-            "reorgs": self.seen.reorgs,
-            "lastSuccessMs": self.seen.last_success_ms,
-            "failuresInARow": self.seen.failures_in_a_row,
-            "lastError": self.seen.last_error,
-            "healthy": !deep_reorg && self.seen.failures_in_a_row < UNHEALTHY_AFTER_FAILURES,
-        });
-        self.node.report_status(&report.name, status);
+        let status = ChainStatus {
+            kind: crate::FAMILY.into(),
+            chain_id: ChainId::Number(self.config.chain_id),
+            finality: Some(self.config.finality.to_string()),
+            rpc: Some((report.rpc)()),
+            head: self.seen.head,
+            caught_up: Some(self.seen.caught_up),
+            contracts,
+            events_delivered: Some(self.seen.events),
+            reorgs: Some(self.seen.reorgs),
+            last_success_ms: self.seen.last_success_ms,
+            failures_in_a_row: Some(self.seen.failures_in_a_row),
+            last_error: self.seen.last_error.clone(),
+            healthy: !deep_reorg && self.seen.failures_in_a_row < UNHEALTHY_AFTER_FAILURES,
+        };
+        self.sink.report_status(&report.name, &status);
     }
 
     /// The stored cursor of `contract` (before its start block when there is none).
     pub fn cursor(&self, contract: &WatchedContract) -> Result<Cursor, WatchError> {
         let raw = self
-            .node
-            .store()
-            .meta(&cursor_key(self.config.chain_id, &contract.address))
+            .sink
+            .cursor(&cursor_key(self.config.chain_id, &contract.address))
             .map_err(|e| WatchError::Node(e.to_string()))?;
         match raw {
             Some(raw) => serde_json::from_slice(&raw).map_err(|e| WatchError::Node(e.to_string())),
@@ -405,12 +415,10 @@ impl<P: Provider> Watcher<P> {
     }
 
     async fn submit(&self, item: DataItem, key: String, cursor: &Cursor) -> Result<(), WatchError> {
-        let value = serde_json::to_vec(cursor).map_err(|e| WatchError::Node(e.to_string()))?;
-        self.node
-            .submit_own_with_meta(item, vec![(key, value)])
+        self.sink
+            .submit(item, vec![cursor_write(key, cursor)?])
             .await
-            .map_err(|e| WatchError::Node(e.to_string()))?;
-        Ok(())
+            .map_err(|e| WatchError::Node(e.to_string()))
     }
 
     /// Checks a contract's cursor against the chain; on a fork, retracts what the mirror got
@@ -450,10 +458,8 @@ impl<P: Provider> Watcher<P> {
             // The new branch may carry other requests: the sequence starts afresh.
             next_request: None,
         };
-        let data = json!({"fromBlock": number + 1, "head": {"number": number, "hash": hash}});
-        let item = self
-            .builder()
-            .item(contract, "Chain-Reorg", data.to_string().into_bytes())?;
+        let data = ChainReorg::new(number + 1, Some(ChainHead { hash, number })).encode();
+        let item = self.builder().item(contract, "Chain-Reorg", data)?;
         tracing::warn!(chain = self.config.chain_id, contract = %contract.address, from = number + 1, "reorg: retracting orphaned events");
         self.submit(
             item,
@@ -586,7 +592,7 @@ impl<P: Provider> Watcher<P> {
         cursors: Vec<Cursor>,
     ) -> Result<(usize, usize), WatchError> {
         let (mut items, mut events) = (0, 0);
-        let mut idle = Batch::new();
+        let mut idle: Vec<CursorWrite> = Vec::new();
         for (contract, cursor) in self.config.contracts.iter().zip(cursors) {
             let key = cursor_key(self.config.chain_id, &contract.address);
             let (builder, logs, to, end_hash) = (
@@ -600,12 +606,10 @@ impl<P: Provider> Watcher<P> {
                 builder.build(&c, &start, &logs, to, &end_hash)
             })
             .await
-            .map_err(|e| WatchError::Node(e.to_string()))??;
+            .map_err(|e| WatchError::Build(e.to_string()))??;
             if built.is_empty() && cursor.number < fetched.to {
                 let next = self.advanced(&cursor, fetched.to, format!("{:#x}", fetched.end_hash));
-                let value =
-                    serde_json::to_vec(&next).map_err(|e| WatchError::Node(e.to_string()))?;
-                idle.put_meta(&key, &value);
+                idle.push(cursor_write(key.clone(), &next)?);
             }
             for (item, next, count) in built {
                 self.submit(item, key.clone(), &next).await?;
@@ -614,9 +618,8 @@ impl<P: Provider> Watcher<P> {
             }
         }
         if !idle.is_empty() {
-            self.node
-                .store()
-                .apply(&idle)
+            self.sink
+                .put_cursors(idle)
                 .map_err(|e| WatchError::Node(e.to_string()))?;
         }
         Ok((items, events))
@@ -684,14 +687,11 @@ impl ItemBuilder {
         action: &str,
         data: Vec<u8>,
     ) -> Result<DataItem, WatchError> {
-        let tags = vec![
-            Tag::new("Data-Protocol", "ao"),
-            Tag::new("Variant", "ao.TN.1"),
-            Tag::new("Type", "Message"),
-            Tag::new("Action", action),
-            Tag::new("Chain-Id", self.chain_id.to_string()),
-            Tag::new("Contract", format!("{:#x}", contract.address)),
-        ];
+        let tags = AoTags::message()
+            .with("Action", action)
+            .with("Chain-Id", self.chain_id.to_string())
+            .with("Contract", format!("{:#x}", contract.address))
+            .build();
         DataItem::sign(
             self.signer.as_ref(),
             Some(contract.mirror),
@@ -699,7 +699,7 @@ impl ItemBuilder {
             tags,
             data,
         )
-        .map_err(|e| WatchError::Node(e.to_string()))
+        .map_err(|e| WatchError::Build(e.to_string()))
     }
 
     fn advanced(&self, cursor: &Cursor, number: u64, hash: String) -> Cursor {
@@ -757,14 +757,17 @@ impl ItemBuilder {
             if block_end - start >= self.events_per_item || last {
                 // The final item also covers the quiet blocks up to the range end.
                 let (through, through_hash) = if last {
-                    (to, *end_hash)
+                    (to, format!("{end_hash:#x}"))
                 } else {
-                    (number, events[block_start].block_hash)
+                    (number, events[block_start].block_hash.clone())
                 };
-                let data = chain_event_data(&events[start..block_end], through, &through_hash)
-                    .map_err(|e| WatchError::Node(format!("writing a Chain-Event: {e}")))?;
-                let item = self.item(contract, "Chain-Event", data)?;
-                let mut next = self.advanced(&cursor, through, format!("{through_hash:#x}"));
+                let head = ChainHead {
+                    hash: through_hash.clone(),
+                    number: through,
+                };
+                let data = ChainEventBatch::new(events[start..block_end].to_vec(), Some(head));
+                let item = self.item(contract, "Chain-Event", data.encode())?;
+                let mut next = self.advanced(&cursor, through, through_hash);
                 next.next_request = due_after[block_end - 1];
                 built.push((item, next.clone(), block_end - start));
                 cursor = next;
@@ -787,8 +790,8 @@ fn request_sequence(
 ) -> Result<Vec<Option<u64>>, WatchError> {
     let mut after = Vec::with_capacity(events.len());
     for event in events {
-        if let Fields::Request(request) = &event.fields {
-            let id = u64::try_from(request.request_id).ok();
+        if let Some(request) = event.fields.request() {
+            let id = request.request_id.parse::<u64>().ok();
             match (due, id) {
                 (Some(expected), Some(found)) if found != expected => {
                     return Err(WatchError::RequestGap {
@@ -804,6 +807,12 @@ fn request_sequence(
         after.push(due);
     }
     Ok(after)
+}
+
+/// A cursor as the sink stores it.
+fn cursor_write(key: String, cursor: &Cursor) -> Result<CursorWrite, WatchError> {
+    let value = serde_json::to_vec(cursor).map_err(|e| WatchError::Build(e.to_string()))?;
+    Ok((key, value))
 }
 
 /// The base64url process id of a mirror, for logs.

@@ -25,7 +25,9 @@ use super::wasm::{
 };
 use crate::ans104::{DataItem, ItemError, b64url_decode_32, b64url_encode};
 use crate::devices::{self, Device, DeviceEnv};
-use crate::store::{Batch, CheckpointRecord, CronCursor, Id, NodeMeta, Store, StoreError};
+use crate::store::{
+    Batch, CheckpointRecord, CronCursor, Id, NodeMeta, Store, StoreError, cron_horizon_key,
+};
 use aolink_primitives::ao::Assignment;
 
 /// How evaluation is tuned.
@@ -256,12 +258,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Cron ticks evaluated per store batch.
 const TICKS_PER_BATCH: usize = 64;
-
-/// The meta key holding the time up to which a process's crons have been evaluated past its
-/// last scheduled message: the scheduler never assigns that process an earlier timestamp.
-pub fn cron_horizon_key(process: &str) -> String {
-    format!("cron-horizon/{process}")
-}
 
 impl Compute {
     /// A compute unit over `store`, keeping compiled modules and checkpoints under `data_dir`,
@@ -581,7 +577,7 @@ impl Compute {
 
     /// Evaluates everything scheduled, then the process's cron ticks up to (not including)
     /// `horizon`. The caller must make sure nothing is scheduled on the process before
-    /// `horizon` from now on ([`crate::scheduler::Scheduler::reserve_cron_horizon`]); the
+    /// `horizon` from now on (the scheduler's `reserve_cron_horizon` does); the
     /// horizon is recorded with the results so that this holds across restarts too.
     pub fn evaluate_crons(&self, pid: &Id, horizon: i64) -> Result<(), ComputeError> {
         let runtime = self.runtime(pid)?;

@@ -7,6 +7,8 @@
 
 use serde_json::Value;
 
+use aolink_primitives::ao::{AoTags, ItemType};
+
 use crate::ans104::{DataItem, ItemError, Signer, Tag, b64url_decode_32};
 
 /// Everything one result asks the messenger to do.
@@ -71,12 +73,6 @@ fn data_of(entry: &Value) -> Vec<u8> {
     }
 }
 
-fn without(tags: Vec<Tag>, names: &[&str]) -> Vec<Tag> {
-    tags.into_iter()
-        .filter(|t| !names.contains(&t.name.as_str()))
-        .collect()
-}
-
 /// Builds the items a result's `Messages`, `Spawns` and `Assignments` call for.
 pub fn pushes(signer: &dyn Signer, result: &Value, ctx: &PushContext) -> Result<Pushes, ItemError> {
     let mut out = Pushes::default();
@@ -103,26 +99,21 @@ pub fn pushes(signer: &dyn Signer, result: &Value, ctx: &PushContext) -> Result<
             })
             .filter(|p| !p.is_empty())
             .collect();
-        let mut tags = without(
-            all,
-            &[
+        let tags = AoTags::from_tags(all)
+            .without(&[
                 "Data-Protocol",
                 "Type",
                 "From-Process",
                 "From-Module",
                 "Assignments",
-            ],
-        );
-        tags.extend([
-            Tag::new("Data-Protocol", "ao"),
-            Tag::new("Type", "Message"),
-            Tag::new("From-Process", ctx.process.clone()),
-            Tag::new("From-Module", ctx.module.clone()),
-            Tag::new("Pushed-For", ctx.pushed_for.clone()),
-        ]);
-        if !tags.iter().any(|t| t.name == "Variant") {
-            tags.push(Tag::new("Variant", "ao.TN.1"));
-        }
+            ])
+            .protocol()
+            .kind(ItemType::Message)
+            .with("From-Process", ctx.process.clone())
+            .with("From-Module", ctx.module.clone())
+            .with("Pushed-For", ctx.pushed_for.clone())
+            .default_variant()
+            .build();
         let item = DataItem::sign(signer, Some(target), anchor_of(msg), tags, data_of(msg))?;
         if !assign_to.is_empty() {
             out.assignments.push((assign_to, item.id_b64()));
@@ -131,52 +122,40 @@ pub fn pushes(signer: &dyn Signer, result: &Value, ctx: &PushContext) -> Result<
     }
     for spawn in result["Spawns"].as_array().into_iter().flatten() {
         let original = tags_of(spawn);
-        let mut tags = without(original.clone(), &["Data-Protocol", "Type"]);
-        if !tags.iter().any(|t| t.name == "Variant") {
-            tags.push(Tag::new("Variant", "ao.TN.1"));
-        }
-        tags.extend([
-            Tag::new("Data-Protocol", "ao"),
-            Tag::new("Type", "Process"),
-            Tag::new("From-Process", ctx.process.clone()),
-            Tag::new("Pushed-For", ctx.pushed_for.clone()),
-        ]);
-        if !tags.iter().any(|t| t.name == "Module") {
-            tags.push(Tag::new("Module", ctx.module.clone()));
-        }
-        if !tags.iter().any(|t| t.name == "Scheduler") {
-            tags.push(Tag::new("Scheduler", ctx.node_address.clone()));
-        }
+        let mut tags = AoTags::from_tags(original.clone())
+            .without(&["Data-Protocol", "Type"])
+            .default_variant()
+            .protocol()
+            .kind(ItemType::Process)
+            .with("From-Process", ctx.process.clone())
+            .with("Pushed-For", ctx.pushed_for.clone())
+            .with_default("Module", ctx.module.clone())
+            .with_default("Scheduler", ctx.node_address.clone());
         // The node pushes this process's messages; aos drops messages from owners it does not
         // trust, so the node must be one of its authorities.
-        if !tags
-            .iter()
-            .any(|t| t.name == "Authority" && t.value == ctx.node_address)
-        {
-            tags.push(Tag::new("Authority", ctx.node_address.clone()));
+        if !tags.has_value("Authority", &ctx.node_address) {
+            tags = tags.with("Authority", ctx.node_address.clone());
         }
+        let tags = tags.build();
         let process = DataItem::sign(signer, None, anchor_of(spawn), tags, data_of(spawn))?;
         let parent = b64url_decode_32(&ctx.process, "From-Process")?;
-        let mut reply_tags = without(
-            original,
-            &[
+        let reply_tags = AoTags::from_tags(original)
+            .without(&[
                 "Data-Protocol",
                 "Variant",
                 "Type",
                 "Action",
                 "Process",
                 "From-Process",
-            ],
-        );
-        reply_tags.extend([
-            Tag::new("Data-Protocol", "ao"),
-            Tag::new("Variant", "ao.TN.1"),
-            Tag::new("Type", "Message"),
-            Tag::new("Action", "Spawned"),
-            Tag::new("Process", process.id_b64()),
-            Tag::new("From-Process", ctx.process.clone()),
-            Tag::new("Pushed-For", ctx.pushed_for.clone()),
-        ]);
+            ])
+            .protocol()
+            .variant()
+            .kind(ItemType::Message)
+            .with("Action", "Spawned")
+            .with("Process", process.id_b64())
+            .with("From-Process", ctx.process.clone())
+            .with("Pushed-For", ctx.pushed_for.clone())
+            .build();
         let reply = DataItem::sign(signer, Some(parent), None, reply_tags, Vec::new())?;
         out.spawns.push((process, reply));
     }

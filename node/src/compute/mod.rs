@@ -13,6 +13,5 @@ pub mod messenger;
 pub mod wasm;
 
 pub use evaluator::{
-    Compute, ComputeConfig, ComputeError, ProcessSetup, Program, cron_horizon_key,
-    evaluate_sequence, public_result,
+    Compute, ComputeConfig, ComputeError, ProcessSetup, Program, evaluate_sequence, public_result,
 };

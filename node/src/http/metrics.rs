@@ -22,8 +22,16 @@ use super::AppState;
 pub(crate) async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        render(&s.node.statuses()),
+        render(&as_values(s.node.statuses())),
     )
+}
+
+/// The reports as JSON: the mapping below walks fields, whatever a component reports.
+fn as_values<T: serde::Serialize>(statuses: BTreeMap<String, T>) -> BTreeMap<String, Value> {
+    statuses
+        .into_iter()
+        .map(|(name, s)| (name, serde_json::to_value(s).unwrap_or(Value::Null)))
+        .collect()
 }
 
 /// One sample: its metric name, labels and value.

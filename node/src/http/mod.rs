@@ -18,10 +18,12 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tower_http::cors::CorsLayer;
 
+use aolink_primitives::ao::{AoTags, ItemType};
+
 pub use error::ApiError;
 
 use crate::Node;
-use crate::ans104::{DataItem, ItemError, Tag};
+use crate::ans104::{DataItem, ItemError};
 
 /// Upstream SU's payload limit (10 MiB), also the default here.
 pub const DEFAULT_BODY_LIMIT: usize = 10 * 1024 * 1024;
@@ -52,13 +54,10 @@ pub fn router(node: Node, config: &HttpConfig) -> Result<Router, ItemError> {
         node.key().signer(),
         None,
         None,
-        vec![
-            Tag::new("Data-Protocol", "ao"),
-            Tag::new("Variant", "ao.TN.1"),
-            Tag::new("Type", "Scheduler-Location"),
-            Tag::new("Url", public_url.clone()),
-            Tag::new("Time-To-Live", SCHEDULER_LOCATION_TTL_MS.to_string()),
-        ],
+        AoTags::new(ItemType::SchedulerLocation)
+            .with("Url", public_url.clone())
+            .with("Time-To-Live", SCHEDULER_LOCATION_TTL_MS.to_string())
+            .build(),
         Vec::new(),
     )?;
     let state = AppState {

@@ -35,9 +35,7 @@ pub(crate) async fn health(State(s): State<AppState>) -> Json<Value> {
 /// `healthy` is false when any component reports itself unhealthy.
 pub(crate) async fn status(State(s): State<AppState>) -> Json<Value> {
     let components = s.node.statuses();
-    let healthy = components
-        .values()
-        .all(|c| c["healthy"].as_bool() != Some(false));
+    let healthy = components.values().all(|c| c.healthy);
     Json(json!({ "address": s.node.address(), "healthy": healthy, "components": components }))
 }
 

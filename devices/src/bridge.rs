@@ -4,7 +4,7 @@
 //! `UserStaked` / `UserWithdrawn` events, forwarded by mirror processes, always with the
 //! amount the event carries (what the contract credited or debited: `mint-and-bridge.md` C1,
 //! C4, C8). Every completed 300 s period mints `floor((MAX − S)·r)` armstrongs (see
-//! [`super::mint`]), split by largest remainder between AR holders (latest snapshot) and
+//! [`crate::mint`]), split by largest remainder between AR holders (latest snapshot) and
 //! bridged positions (principal × price × yield). Periods are counted from the scheduled
 //! `Timestamp` of each message, so after downtime the next message mints every missed period.
 //!
@@ -45,15 +45,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use aolink_primitives::chain::{ChainEventBatch, Retraction, is_decimal};
 use num_bigint::BigUint;
 use num_traits::Zero;
 use ruint::aliases::U256;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::mint::{self, Rate};
-use super::split::{split_u128, split_u128_indexed, split_u128_u256, to_u256};
-use super::{Device, DeviceEnv, DeviceError, Message, OutMessage, Outbox, Reply};
+use crate::mint::{self, Rate};
+use crate::split::{split_u128, split_u128_indexed, split_u128_u256, to_u256};
+use crate::{Device, DeviceEnv, DeviceError, Message, OutMessage, Outbox, Reply};
 
 /// The device name in a process's `Device` tag.
 pub const NAME: &str = "bridge@1.0";
@@ -357,12 +358,9 @@ fn config_of(env: &DeviceEnv) -> Result<Config, DeviceError> {
     })
 }
 
-fn decimal(v: &Value) -> Option<BigUint> {
-    let text = v.as_str()?;
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    BigUint::parse_bytes(text.as_bytes(), 10)
+fn decimal(text: Option<&str>) -> Option<BigUint> {
+    text.filter(|t| is_decimal(t))
+        .and_then(|t| BigUint::parse_bytes(t.as_bytes(), 10))
 }
 
 /// The Arweave address a bridge event's `bytes32 arweaveAddress` names (base64url of the 32
@@ -376,7 +374,7 @@ fn recipient_of(hex: &str) -> Result<Option<String>, String> {
     if bytes.iter().all(|b| *b == 0) {
         return Ok(None);
     }
-    Ok(Some(crate::ans104::b64url_encode(&bytes)))
+    Ok(Some(aolink_primitives::ans104::b64url_encode(&bytes)))
 }
 
 fn position_key(user: &str, asset: &str, recipient: &str) -> String {
@@ -771,44 +769,29 @@ impl Bridge {
     fn chain_event(&self, state: &mut State, msg: &Message) -> Result<Value, String> {
         let chain = msg.tag("Chain-Id").unwrap_or("");
         let contract = msg.tag("Contract").unwrap_or("");
-        let data: Value =
-            serde_json::from_str(&msg.data).map_err(|e| format!("data is not JSON: {e}"))?;
-        let events = data["events"]
-            .as_array()
-            .ok_or("data has no events array")?;
+        let batch = ChainEventBatch::decode(msg.data.as_bytes()).map_err(|e| e.to_string())?;
         let mut applied = 0u64;
-        for (i, event) in events.iter().enumerate() {
-            let name = event["event"].as_str().unwrap_or("");
-            let stake = match name {
-                "UserStaked" => true,
-                "UserWithdrawn" => false,
-                _ => {
-                    state.ignored_events += 1;
-                    continue;
-                }
-            };
-            let fields = &event["fields"];
-            let Some(asset) = self.asset_of(chain, contract, fields["poolId"].as_str()) else {
+        for (i, event) in batch.events.iter().enumerate() {
+            let Some(stake) = event.transfer_direction() else {
                 state.ignored_events += 1;
                 continue;
             };
-            let key = format!(
-                "{chain}:{}:{}",
-                event["txHash"].as_str().unwrap_or("").to_ascii_lowercase(),
-                event["logIndex"]
-                    .as_u64()
-                    .ok_or(format!("event {i}: logIndex is not a whole number"))?
-            );
+            let fields = &event.fields;
+            let Some(asset) = self.asset_of(chain, contract, fields.pool_id()) else {
+                state.ignored_events += 1;
+                continue;
+            };
+            let key = format!("{chain}:{}", event.key());
             if state.effects.contains_key(&key) {
                 continue;
             }
-            let amount = decimal(&fields["amount"])
+            let amount = decimal(fields.amount())
                 .ok_or(format!("event {i}: fields.amount is not a decimal string"))?;
-            let user = fields["user"]
-                .as_str()
+            let user = fields
+                .user()
                 .ok_or(format!("event {i}: fields.user is missing"))?
                 .to_ascii_lowercase();
-            let recipient = recipient_of(fields["arweaveAddress"].as_str().unwrap_or(""))
+            let recipient = recipient_of(fields.arweave_address().unwrap_or(""))
                 .map_err(|e| format!("event {i}: {e}"))?;
             let effects = if stake {
                 let recipient =
@@ -823,8 +806,9 @@ impl Bridge {
                     msg.timestamp,
                     &amount,
                 );
-                let when = event["blockTimestamp"]
-                    .as_i64()
+                let when = event
+                    .block_timestamp
+                    .and_then(|s| i64::try_from(s).ok())
                     .map_or(msg.timestamp, |s| s.saturating_mul(1000));
                 state.last_stake.insert(format!("{user}|{asset}"), when);
                 vec![Effect {
@@ -840,7 +824,7 @@ impl Bridge {
             state.effects.insert(key, effects);
             applied += 1;
         }
-        Ok(json!({"applied": applied, "events": events.len()}))
+        Ok(json!({"applied": applied, "events": batch.events.len()}))
     }
 
     fn withdraw(
@@ -910,19 +894,11 @@ impl Bridge {
 
     fn chain_reorg(&self, state: &mut State, msg: &Message) -> Result<Value, String> {
         let chain = msg.tag("Chain-Id").unwrap_or("");
-        let data: Value =
-            serde_json::from_str(&msg.data).map_err(|e| format!("data is not JSON: {e}"))?;
-        let retracted = data["retracted"]
-            .as_array()
-            .ok_or("data has no retracted array")?;
+        let retraction = Retraction::decode(msg.data.as_bytes()).map_err(|e| e.to_string())?;
         let mut undone = 0u64;
         // Newest first, as the mirror sends them.
-        for event in retracted {
-            let key = format!(
-                "{chain}:{}:{}",
-                event["txHash"].as_str().unwrap_or("").to_ascii_lowercase(),
-                event["logIndex"].as_u64().unwrap_or(0)
-            );
+        for event in &retraction.retracted {
+            let key = format!("{chain}:{}", event.key());
             let Some(effects) = state.effects.remove(&key) else {
                 continue;
             };
@@ -945,9 +921,9 @@ impl Bridge {
             if !self.config.assets.iter().any(|a| &a.symbol == asset) {
                 return Err(format!("quotes.{asset}: not an asset of this bridge"));
             }
-            let price = decimal(&q["price"])
+            let price = decimal(q["price"].as_str())
                 .ok_or(format!("quotes.{asset}.price is not a decimal string"))?;
-            let yield_bps = decimal(&q["yieldBps"])
+            let yield_bps = decimal(q["yieldBps"].as_str())
                 .ok_or(format!("quotes.{asset}.yieldBps is not a decimal string"))?;
             parsed.push((asset.clone(), Quote { price, yield_bps }));
         }
@@ -964,7 +940,8 @@ impl Bridge {
             .ok_or("data has no balances object")?;
         let mut snapshot = BTreeMap::new();
         for (address, b) in balances {
-            let v = decimal(b).ok_or(format!("balances.{address} is not a decimal string"))?;
+            let v =
+                decimal(b.as_str()).ok_or(format!("balances.{address} is not a decimal string"))?;
             if !v.is_zero() {
                 snapshot.insert(address.clone(), v.to_string());
             }

@@ -9,6 +9,14 @@
 //! never the clock; there is no network and no randomness. A reply with an `error` has its
 //! state changes discarded by the evaluator (as a WASM result with `Error` does), so a device
 //! may bail out half way through a message.
+//!
+//! This crate depends on `aolink-primitives` and arithmetic only, so the rule above is kept by
+//! Cargo: there is no runtime, clock or socket to reach.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod bridge;
 pub mod mint;

@@ -40,7 +40,7 @@ fn recipient(n: u8) -> (String, String) {
     let bytes = [n; 32];
     (
         format!("0x{}", hex::encode(bytes)),
-        crate::ans104::b64url_encode(&bytes),
+        aolink_primitives::ans104::b64url_encode(&bytes),
     )
 }
 

@@ -25,20 +25,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use aolink_primitives::chain::{
+    ChainEvent, ChainEventBatch, ChainHead, ChainReorg, REQUEST_SENT, Retraction, is_decimal,
+};
 use num_bigint::BigUint;
 use num_traits::Zero;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Device, DeviceEnv, DeviceError, Message, Outbox, Reply};
+use crate::{Device, DeviceEnv, DeviceError, Message, Outbox, Reply};
 
 /// The device name in a process's `Device` tag.
-pub const NAME: &str = "mirror@1.0";
+pub const NAME: &str = aolink_primitives::chain::MIRROR_DEVICE;
 
 const DEFAULT_REORG_WINDOW: u64 = 256;
-
-/// The gateway event that is a dApp's call of an AO process.
-const GATEWAY_CALL: &str = "RequestSent";
 
 /// ANS-104's bound on a tag value, in bytes.
 const MAX_TAG_VALUE: usize = 3072;
@@ -52,11 +52,21 @@ struct Config {
     reorg_window: u64,
 }
 
-/// The newest block the adapter has covered.
+/// The newest block the adapter has covered. Its own type, not [`ChainHead`]: the field order
+/// is part of the checkpointed bytes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Head {
     number: u64,
     hash: String,
+}
+
+impl From<ChainHead> for Head {
+    fn from(head: ChainHead) -> Head {
+        Head {
+            number: head.number,
+            hash: head.hash,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +89,7 @@ struct State {
     #[serde(default)]
     stale: u64,
     /// Full events of the blocks within the reorg window, by block number.
-    recent: BTreeMap<u64, Vec<Value>>,
+    recent: BTreeMap<u64, Vec<ChainEvent>>,
     /// Subscribers per event name (`*` = all).
     subscribers: BTreeMap<String, BTreeSet<String>>,
     duplicates: u64,
@@ -175,71 +185,9 @@ struct Call {
     data: String,
 }
 
-/// One validated event of a batch.
-struct Event {
-    value: Value,
-    name: String,
-    key: String,
-    block: u64,
-}
-
-fn decimal(v: &Value) -> Option<BigUint> {
-    let text = v.as_str()?;
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    BigUint::parse_bytes(text.as_bytes(), 10)
-}
-
-fn validate(index: usize, value: &Value) -> Result<Event, String> {
-    let field = |name: &str| format!("event {index}: {name}");
-    let name = value["event"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| format!("{} is missing", field("event")))?;
-    let tx = value["txHash"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| format!("{} is missing", field("txHash")))?;
-    let log_index = value["logIndex"]
-        .as_u64()
-        .ok_or_else(|| format!("{} is not a whole number", field("logIndex")))?;
-    let block = value["blockNumber"]
-        .as_u64()
-        .ok_or_else(|| format!("{} is not a whole number", field("blockNumber")))?;
-    value["blockHash"]
-        .as_str()
-        .ok_or_else(|| format!("{} is missing", field("blockHash")))?;
-    let fields = value["fields"]
-        .as_object()
-        .ok_or_else(|| format!("{} is not an object", field("fields")))?;
-    if matches!(name, "UserStaked" | "UserWithdrawn") {
-        decimal(&fields.get("amount").cloned().unwrap_or(Value::Null))
-            .ok_or_else(|| format!("{} is not a decimal string", field("fields.amount")))?;
-        fields
-            .get("user")
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("{} is missing", field("fields.user")))?;
-    }
-    Ok(Event {
-        value: value.clone(),
-        name: name.to_string(),
-        key: key_of(tx, log_index),
-        block,
-    })
-}
-
-/// An event's identity on its chain.
-fn key_of(tx_hash: &str, log_index: u64) -> String {
-    format!("{}:{log_index}", tx_hash.to_ascii_lowercase())
-}
-
-/// The identity of an event held in `recent`.
-fn held_key(event: &Value) -> String {
-    key_of(
-        event["txHash"].as_str().unwrap_or(""),
-        event["logIndex"].as_u64().unwrap_or(0),
-    )
+fn decimal(text: Option<&str>) -> Option<BigUint> {
+    text.filter(|t| is_decimal(t))
+        .and_then(|t| BigUint::parse_bytes(t.as_bytes(), 10))
 }
 
 fn add(map: &mut BTreeMap<String, String>, key: &str, amount: &BigUint, credit: bool) -> bool {
@@ -265,8 +213,8 @@ fn add(map: &mut BTreeMap<String, String>, key: &str, amount: &BigUint, credit: 
 impl State {
     /// Applies (or, with `undo`, reverses) an event's effect on the view. False when a
     /// withdrawal exceeds what the view holds (a feed that is not this contract's).
-    fn apply(&mut self, event: &Value, undo: bool) -> bool {
-        let name = event["event"].as_str().unwrap_or("");
+    fn apply(&mut self, event: &ChainEvent, undo: bool) -> bool {
+        let name = event.event.as_str();
         let count = self.counts.entry(name.to_string()).or_insert(0);
         if undo {
             *count = count.saturating_sub(1);
@@ -276,17 +224,14 @@ impl State {
         } else {
             *count += 1;
         }
-        let stake = match name {
-            "UserStaked" => true,
-            "UserWithdrawn" => false,
-            _ => return true,
+        let Some(stake) = event.transfer_direction() else {
+            return true;
         };
-        let fields = &event["fields"];
-        let Some(amount) = decimal(&fields["amount"]) else {
+        let Some(amount) = decimal(event.fields.amount()) else {
             return false;
         };
-        let pool = fields["poolId"].as_str().unwrap_or("-").to_string();
-        let user = fields["user"].as_str().unwrap_or("").to_ascii_lowercase();
+        let pool = event.fields.pool_id().unwrap_or("-").to_string();
+        let user = event.fields.user().unwrap_or("").to_ascii_lowercase();
         let credit = stake != undo;
         add(
             &mut self.deposited,
@@ -359,21 +304,6 @@ impl Mirror {
         Ok(())
     }
 
-    fn head_of(data: &Value) -> Result<Option<Head>, String> {
-        match data.get("head") {
-            None | Some(Value::Null) => Ok(None),
-            Some(h) => Ok(Some(Head {
-                number: h["number"]
-                    .as_u64()
-                    .ok_or("head.number is not a whole number")?,
-                hash: h["hash"]
-                    .as_str()
-                    .ok_or("head.hash is missing")?
-                    .to_string(),
-            })),
-        }
-    }
-
     fn forward_tags(&self, action: &str, msg: &Message) -> Vec<(String, String)> {
         let mut tags = vec![
             ("Action".to_string(), action.to_string()),
@@ -389,14 +319,16 @@ impl Mirror {
     /// The message a gateway `RequestSent` event becomes: (target, tags, data). A call that
     /// cannot be delivered (a malformed process id, an action no tag can hold) is refused on
     /// its own; the rest of the batch still applies, so one bad call never stalls a chain.
-    fn call(&self, event: &Value, msg: &Message) -> Result<Call, String> {
-        let fields = &event["fields"];
-        let text = |name: &str| fields[name].as_str().unwrap_or("").to_string();
-        let target = text("process");
+    fn call(&self, event: &ChainEvent, msg: &Message) -> Result<Call, String> {
+        let request = event
+            .fields
+            .request()
+            .ok_or("fields are not a gateway request")?;
+        let target = request.process.clone();
         if !is_process_id(&target) {
             return Err(format!("process {target:?} is not an AO process id"));
         }
-        let action = text("action");
+        let action = request.action.clone();
         if action.is_empty() || action.len() > MAX_TAG_VALUE {
             return Err(format!(
                 "action must be 1 to {MAX_TAG_VALUE} bytes, got {}",
@@ -407,23 +339,20 @@ impl Mirror {
             ("Action".to_string(), action),
             ("Chain-Id".to_string(), self.config.chain_id.clone()),
             ("Gateway".to_string(), self.config.contract.clone()),
-            ("Sender".to_string(), text("sender")),
-            ("Request-Id".to_string(), text("requestId")),
-            (
-                "Chain-Tx".to_string(),
-                event["txHash"].as_str().unwrap_or("").to_string(),
-            ),
+            ("Sender".to_string(), request.sender.clone()),
+            ("Request-Id".to_string(), request.request_id.clone()),
+            ("Chain-Tx".to_string(), event.tx_hash.clone()),
         ];
         if let Some(slot) = msg.slot {
             tags.push(("Mirror-Slot".into(), slot.to_string()));
         }
-        if fields["dataEncoding"].as_str() == Some("hex") {
+        if request.data_encoding.as_deref() == Some("hex") {
             tags.push(("Data-Encoding".into(), "hex".into()));
         }
         Ok(Call {
             target,
             tags,
-            data: text("data"),
+            data: request.data.clone(),
         })
     }
 
@@ -431,99 +360,81 @@ impl Mirror {
         if let Err(e) = self.check_source(msg) {
             return Reply::error(format!("Chain-Event refused: {e}"));
         }
-        let data: Value = match serde_json::from_str(&msg.data) {
-            Ok(v) => v,
-            Err(e) => return Reply::error(format!("Chain-Event data is not JSON: {e}")),
+        let batch = match ChainEventBatch::decode(msg.data.as_bytes()) {
+            Ok(batch) => batch,
+            Err(e) => return Reply::error(format!("Chain-Event refused, nothing applied: {e}")),
         };
-        let Some(list) = data["events"].as_array() else {
-            return Reply::error("Chain-Event data has no events array");
-        };
-        let head = match Self::head_of(&data) {
-            Ok(h) => h,
-            Err(e) => return Reply::error(format!("Chain-Event {e}")),
-        };
-        let mut events = Vec::with_capacity(list.len());
-        for (i, value) in list.iter().enumerate() {
-            match validate(i, value) {
-                Ok(e) => events.push(e),
-                Err(e) => {
-                    return Reply::error(format!("Chain-Event refused, nothing applied: {e}"));
-                }
-            }
-        }
         // Applied on a copy: a withdrawal the view cannot cover leaves nothing half-applied.
         let mut next = self.state.clone();
         let mut accepted = Vec::new();
         let (mut duplicates, mut stale) = (0u64, 0u64);
-        for event in events {
-            if event.block < next.floor {
+        for event in batch.events {
+            if event.block_number < next.floor {
                 stale += 1;
                 continue;
             }
-            if !next.seen.insert(event.key.clone()) {
+            if !next.seen.insert(event.key()) {
                 duplicates += 1;
                 continue;
             }
-            if !next.apply(&event.value, false) {
+            if !next.apply(&event, false) {
                 return Reply::error(format!(
                     "Chain-Event refused, nothing applied: {} {} withdraws more than the mirrored deposit",
-                    event.name, event.key
+                    event.event,
+                    event.key()
                 ));
             }
             next.recent
-                .entry(event.block)
+                .entry(event.block_number)
                 .or_default()
-                .push(event.value.clone());
+                .push(event.clone());
             accepted.push(event);
         }
-        if let Some(head) = head
+        if let Some(head) = batch.head
             && next.head.as_ref().is_none_or(|h| head.number >= h.number)
         {
-            next.head = Some(head);
+            next.head = Some(head.into());
         }
         let newest = next
             .head
             .as_ref()
             .map(|h| h.number)
             .into_iter()
-            .chain(accepted.iter().map(|e| e.block))
+            .chain(accepted.iter().map(|e| e.block_number))
             .max();
         if let Some(newest) = newest {
             let keep_from = newest.saturating_sub(self.config.reorg_window - 1);
             let kept = next.recent.split_off(&keep_from);
             for event in std::mem::replace(&mut next.recent, kept).values().flatten() {
-                next.seen.remove(&held_key(event));
+                next.seen.remove(&event.key());
             }
             next.floor = next.floor.max(keep_from);
         }
         next.duplicates += duplicates;
         next.stale += stale;
         // Each subscriber gets one message with its events.
-        let mut per_subscriber: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        let mut per_subscriber: BTreeMap<String, Vec<ChainEvent>> = BTreeMap::new();
         for event in &accepted {
-            for pid in next.subscribers_of(&event.name) {
-                per_subscriber
-                    .entry(pid)
-                    .or_default()
-                    .push(event.value.clone());
+            for pid in next.subscribers_of(&event.event) {
+                per_subscriber.entry(pid).or_default().push(event.clone());
             }
         }
         let tags = self.forward_tags("Chain-Event", msg);
         let mut messages = Vec::new();
         for (pid, events) in per_subscriber {
-            let data = json!({ "events": events }).to_string();
+            let data = ChainEventBatch::new(events, None).to_text();
             messages.push(next.outbox.message(&pid, tags.clone(), data));
         }
         // Gateway calls go to the process they name, as that process's own message.
         let mut calls = 0u64;
         let mut refused_calls = Vec::new();
-        for event in accepted.iter().filter(|e| e.name == GATEWAY_CALL) {
-            match self.call(&event.value, msg) {
+        for event in accepted.iter().filter(|e| e.event == REQUEST_SENT) {
+            match self.call(event, msg) {
                 Ok(call) => {
                     messages.push(next.outbox.message(&call.target, call.tags, call.data));
                     calls += 1;
                 }
-                Err(reason) => refused_calls.push(json!({"event": event.key, "reason": reason})),
+                Err(reason) => refused_calls.push(json!({"event": event.key(), "reason": reason})),
             }
         }
         next.refused_calls += refused_calls.len() as u64;
@@ -539,17 +450,11 @@ impl Mirror {
         if let Err(e) = self.check_source(msg) {
             return Reply::error(format!("Chain-Reorg refused: {e}"));
         }
-        let data: Value = match serde_json::from_str(&msg.data) {
-            Ok(v) => v,
-            Err(e) => return Reply::error(format!("Chain-Reorg data is not JSON: {e}")),
+        let reorg = match ChainReorg::decode(msg.data.as_bytes()) {
+            Ok(reorg) => reorg,
+            Err(e) => return Reply::error(format!("Chain-Reorg refused: {e}")),
         };
-        let Some(from) = data["fromBlock"].as_u64() else {
-            return Reply::error("Chain-Reorg fromBlock is not a whole number");
-        };
-        let head = match Self::head_of(&data) {
-            Ok(h) => h,
-            Err(e) => return Reply::error(format!("Chain-Reorg {e}")),
-        };
+        let from = reorg.from_block;
         let by_head = self.state.head.as_ref().map_or(0, |current| {
             current.number.saturating_sub(self.config.reorg_window - 1)
         });
@@ -561,32 +466,35 @@ impl Mirror {
         }
         let mut next = self.state.clone();
         let orphaned = next.recent.split_off(&from);
-        let mut retracted: Vec<Value> = orphaned.into_values().flatten().collect();
+        let mut retracted: Vec<ChainEvent> = orphaned.into_values().flatten().collect();
         retracted.reverse();
         for event in &retracted {
-            let key = held_key(event);
+            let key = event.key();
             next.seen.remove(&key);
             if !next.apply(event, true) {
                 return Reply::error(format!("Chain-Reorg could not undo {key}; nothing changed"));
             }
         }
-        next.head = head.or_else(|| {
+        next.head = reorg.head.map(Head::from).or_else(|| {
             from.checked_sub(1).map(|n| Head {
                 number: n,
                 hash: String::new(),
             })
         });
-        let mut per_subscriber: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        let mut per_subscriber: BTreeMap<String, Vec<ChainEvent>> = BTreeMap::new();
         for event in &retracted {
-            let name = event["event"].as_str().unwrap_or("");
-            for pid in next.subscribers_of(name) {
+            for pid in next.subscribers_of(&event.event) {
                 per_subscriber.entry(pid).or_default().push(event.clone());
             }
         }
         let tags = self.forward_tags("Chain-Reorg", msg);
         let mut messages = Vec::new();
         for (pid, events) in per_subscriber {
-            let data = json!({"fromBlock": from, "retracted": events}).to_string();
+            let data = Retraction {
+                from_block: from,
+                retracted: events,
+            }
+            .to_text();
             messages.push(next.outbox.message(&pid, tags.clone(), data));
         }
         self.state = next;
@@ -772,7 +680,7 @@ mod tests {
         assert_eq!(reply.output["accepted"], 3);
         assert_eq!(reply.output["calls"], 1);
         assert_eq!(reply.output["refusedCalls"].as_array().unwrap().len(), 2);
-        let to_target: Vec<&crate::devices::OutMessage> = reply
+        let to_target: Vec<&crate::OutMessage> = reply
             .messages
             .iter()
             .filter(|o| o.target == TARGET)
@@ -873,7 +781,7 @@ mod tests {
         assert_eq!(sub["events"], json!([a]));
         let all: Value = serde_json::from_str(&to(ALL).data).unwrap();
         assert_eq!(all["events"].as_array().unwrap().len(), 3);
-        let reference = |m: &crate::devices::OutMessage| {
+        let reference = |m: &crate::OutMessage| {
             m.tags
                 .iter()
                 .find(|(n, _)| n == "Reference")
@@ -1086,7 +994,7 @@ mod tests {
             }
             let mut expected = State::default();
             for e in &surviving {
-                prop_assert!(expected.apply(e, false));
+                prop_assert!(expected.apply(&serde_json::from_value(e.clone()).unwrap(), false));
             }
             prop_assert_eq!(&m.state.deposited, &expected.deposited);
             prop_assert_eq!(&m.state.pool_totals, &expected.pool_totals);

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use aolink_node::devices::{self, Device, DeviceEnv, Message};
+use aolink_devices::{self as devices, Device, DeviceEnv, Message};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
