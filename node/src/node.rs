@@ -300,6 +300,13 @@ impl Node {
                 Some(item) => item,
                 None => DataItem::parse_verified(&raw)?,
             };
+            let span = tracing::debug_span!(
+                "intake",
+                message_id = %item.id_b64(),
+                process = %item.target.map_or_else(|| item.id_b64(), |t| b64url_encode(&t)),
+                action = item.tag("Action"),
+            );
+            let _in_span = span.enter();
             node.check_spawn(&item)?;
             let outcome = node.inner.scheduler.submit_with(&item, &raw, &meta)?;
             if matches!(
@@ -640,6 +647,13 @@ impl Node {
         let (Some(raw), Some(entry)) = (store.result(pid, slot)?, store.entry(pid, slot)?) else {
             return Ok(false);
         };
+        let span = tracing::debug_span!(
+            "forward",
+            process = %pid_b64,
+            slot,
+            message_id = %b64url_encode(&entry.message_id)
+        );
+        let _in_span = span.enter();
         let result: serde_json::Value =
             serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt {
                 what: "result",
@@ -682,6 +696,13 @@ impl Node {
         let mut submit = |item: &DataItem| -> Result<(), NodeError> {
             match scheduler.submit(item, &item.to_bytes()) {
                 Ok(outcome @ Outcome::Scheduled(_)) => {
+                    tracing::debug!(
+                        pushed = %item.id_b64(),
+                        target = ?item.target.map(|t| b64url_encode(&t)),
+                        action = item.tag("Action"),
+                        tx = item.tag("Chain-Tx"),
+                        "forwarded"
+                    );
                     self.mark_due(&outcome);
                     progressed = true;
                 }

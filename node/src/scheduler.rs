@@ -111,6 +111,28 @@ pub struct Scheduler {
     cron_floors: Mutex<HashMap<Id, i64>>,
 }
 
+/// Logs where an item landed (`AOLINK_LOG=debug`): the line that ties a message id to its
+/// process and slot.
+fn traced(outcome: Outcome) -> Outcome {
+    match &outcome {
+        Outcome::Scheduled(a) => tracing::debug!(
+            process = %a.process,
+            slot = a.slot,
+            message_id = %a.message,
+            timestamp = a.timestamp,
+            "scheduled"
+        ),
+        Outcome::AlreadyScheduled(a) => tracing::debug!(
+            process = %a.process,
+            slot = a.slot,
+            message_id = %a.message,
+            "already scheduled"
+        ),
+        Outcome::Stored { id, .. } => tracing::debug!(message_id = %id, "stored"),
+    }
+    outcome
+}
+
 impl Scheduler {
     /// A scheduler writing to `store` and signing with `key`.
     pub fn new(store: Store, key: Arc<NodeKey>, clock: Arc<dyn Clock>, meta: NodeMeta) -> Self {
@@ -213,7 +235,7 @@ impl Scheduler {
         raw: &[u8],
         meta: &[(String, Vec<u8>)],
     ) -> Result<Outcome, ScheduleError> {
-        let outcome = self.submit_inner(item, raw, meta)?;
+        let outcome = traced(self.submit_inner(item, raw, meta)?);
         if matches!(
             outcome,
             Outcome::AlreadyScheduled(_) | Outcome::Stored { .. }
@@ -344,7 +366,7 @@ impl Scheduler {
             exclude,
         )?;
         self.store.apply(&batch)?;
-        Ok(Outcome::Scheduled(assignment))
+        Ok(traced(Outcome::Scheduled(assignment)))
     }
 
     /// The timestamp of `process`'s next slot: now, but strictly after its last slot and not

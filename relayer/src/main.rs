@@ -91,10 +91,10 @@ struct NodeArgs {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("AOLINK_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(log_filter(std::env::var("AOLINK_LOG").ok().as_deref()))
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: a log file or a journal gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -103,6 +103,37 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// aolink's own crates, as `AOLINK_LOG` targets.
+const OWN_CRATES: [&str; 5] = [
+    "aolink",
+    "aolink_node",
+    "aolink_devices",
+    "aolink_ethereum",
+    "aolink_primitives",
+];
+
+/// The log filter `AOLINK_LOG` asks for. A bare level (`debug`) applies to aolink's own crates,
+/// with the libraries under them at `info`: following an event through aolink should not
+/// mean reading the storage engine's page writes. Anything else is an `EnvFilter` directive
+/// list, taken as written (`AOLINK_LOG=debug,sled=trace`).
+fn log_filter(value: Option<&str>) -> EnvFilter {
+    let value = value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .unwrap_or("info");
+    let bare_level = value.parse::<tracing::Level>().is_ok();
+    let directives = if bare_level {
+        let own: Vec<String> = OWN_CRATES.iter().map(|c| format!("{c}={value}")).collect();
+        format!("info,{}", own.join(","))
+    } else {
+        value.to_string()
+    };
+    EnvFilter::try_new(&directives).unwrap_or_else(|e| {
+        eprintln!("AOLINK_LOG={value:?} is not a log filter ({e}); logging at info");
+        EnvFilter::new("info")
+    })
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -460,7 +460,7 @@ impl<P: Provider, S: ChainSink> Watcher<P, S> {
         };
         let data = ChainReorg::new(number + 1, Some(ChainHead { hash, number })).encode();
         let item = self.builder().item(contract, "Chain-Reorg", data)?;
-        tracing::warn!(chain = self.config.chain_id, contract = %contract.address, from = number + 1, "reorg: retracting orphaned events");
+        tracing::warn!(chain = self.config.chain_id, contract = %contract.address, from = number + 1, message_id = %item.id_b64(), "reorg: retracting orphaned events");
         self.submit(
             item,
             cursor_key(self.config.chain_id, &contract.address),
@@ -612,6 +612,15 @@ impl<P: Provider, S: ChainSink> Watcher<P, S> {
                 idle.push(cursor_write(key.clone(), &next)?);
             }
             for (item, next, count) in built {
+                tracing::debug!(
+                    chain = self.config.chain_id,
+                    contract = %contract.address,
+                    process = %mirror_id(contract),
+                    message_id = %item.id_b64(),
+                    events = count,
+                    through = next.number,
+                    "Chain-Event delivered"
+                );
                 self.submit(item, key.clone(), &next).await?;
                 items += 1;
                 events += count;
@@ -767,6 +776,20 @@ impl ItemBuilder {
                 };
                 let data = ChainEventBatch::new(events[start..block_end].to_vec(), Some(head));
                 let item = self.item(contract, "Chain-Event", data.encode())?;
+                if tracing::enabled!(tracing::Level::DEBUG) {
+                    let id = item.id_b64();
+                    for event in &data.events {
+                        tracing::debug!(
+                            chain = self.chain_id,
+                            tx = %event.tx_hash,
+                            log_index = event.log_index,
+                            block = event.block_number,
+                            event = %event.event,
+                            message_id = %id,
+                            "event in Chain-Event"
+                        );
+                    }
+                }
                 let mut next = self.advanced(&cursor, through, through_hash);
                 next.next_request = due_after[block_end - 1];
                 built.push((item, next.clone(), block_end - start));

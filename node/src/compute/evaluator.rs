@@ -498,10 +498,22 @@ impl Compute {
             while rt.next_slot <= target {
                 let slot = rt.next_slot;
                 let (msg, a) = self.message_at(&pid, slot)?;
+                let span = tracing::debug_span!(
+                    "evaluate",
+                    process = %a.process,
+                    slot,
+                    message_id = %a.message
+                );
+                let _in_span = span.enter();
                 if let Some(left) = slot.checked_sub(1) {
                     self.run_ticks(rt, &mut batch, left, a.timestamp)?;
                 }
                 let result = self.step(rt, Step::Slot(slot), &msg, a.timestamp)?;
+                tracing::debug!(
+                    error = result.get("Error").is_some(),
+                    messages = result["Messages"].as_array().map_or(0, Vec::len),
+                    "evaluated"
+                );
                 batch.put_result(&pid, slot, result.to_string().as_bytes());
                 rt.next_slot = slot.saturating_add(1);
                 if let Some(cron) = rt.cron.as_mut() {

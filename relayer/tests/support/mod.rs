@@ -31,14 +31,40 @@ impl RunningNode {
     /// As [`RunningNode::start_with`], run from the directory `cwd` (where a relative
     /// `data_dir` is).
     pub fn start_in(cwd: &Path, data_dir: &Path, extra: &[&str]) -> (RunningNode, Vec<String>) {
+        Self::spawn(cwd, data_dir, extra, None)
+    }
+
+    /// As [`RunningNode::start_with`], logging at `AOLINK_LOG=filter` into the file `log`.
+    pub fn start_logged(
+        data_dir: &Path,
+        extra: &[&str],
+        filter: &str,
+        log: &Path,
+    ) -> (RunningNode, Vec<String>) {
+        Self::spawn(Path::new("."), data_dir, extra, Some((filter, log)))
+    }
+
+    fn spawn(
+        cwd: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+        log: Option<(&str, &Path)>,
+    ) -> (RunningNode, Vec<String>) {
+        let (filter, stderr) = match log {
+            Some((filter, path)) => (
+                filter,
+                Stdio::from(std::fs::File::create(path).expect("create the log file")),
+            ),
+            None => ("warn", Stdio::inherit()),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_aolink"))
             .current_dir(cwd)
             .args(["node", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
-            .env("AOLINK_LOG", "warn")
+            .env("AOLINK_LOG", filter)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn aolink node");
         let stdout = child.stdout.take().expect("stdout");
