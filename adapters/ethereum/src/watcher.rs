@@ -753,8 +753,9 @@ impl ItemBuilder {
         // Chain order (providers already return it, so this is one linear pass).
         events.sort_by_key(|e| (e.block_number, e.log_index));
         let due_after = request_sequence(contract, cursor.next_request, &events)?;
-        let mut built = Vec::new();
-        let mut cursor = cursor.clone();
+        // Where items end: (events in it, the block it completes, that block's hash, the
+        // request due after it). Then the events are moved into their items, not copied.
+        let mut cuts = Vec::new();
         let (mut start, mut block_start) = (0, 0);
         while block_start < events.len() {
             let number = events[block_start].block_number;
@@ -770,33 +771,44 @@ impl ItemBuilder {
                 } else {
                     (number, events[block_start].block_hash.clone())
                 };
-                let head = ChainHead {
-                    hash: through_hash.clone(),
-                    number: through,
-                };
-                let data = ChainEventBatch::new(events[start..block_end].to_vec(), Some(head));
-                let item = self.item(contract, "Chain-Event", data.encode())?;
-                if tracing::enabled!(tracing::Level::DEBUG) {
-                    let id = item.id_b64();
-                    for event in &data.events {
-                        tracing::debug!(
-                            chain = self.chain_id,
-                            tx = %event.tx_hash,
-                            log_index = event.log_index,
-                            block = event.block_number,
-                            event = %event.event,
-                            message_id = %id,
-                            "event in Chain-Event"
-                        );
-                    }
-                }
-                let mut next = self.advanced(&cursor, through, through_hash);
-                next.next_request = due_after[block_end - 1];
-                built.push((item, next.clone(), block_end - start));
-                cursor = next;
+                cuts.push((
+                    block_end - start,
+                    through,
+                    through_hash,
+                    due_after[block_end - 1],
+                ));
                 start = block_end;
             }
             block_start = block_end;
+        }
+        let mut built = Vec::with_capacity(cuts.len());
+        let mut cursor = cursor.clone();
+        let mut events = events.into_iter();
+        for (count, through, hash, due) in cuts {
+            let head = ChainHead {
+                hash: hash.clone(),
+                number: through,
+            };
+            let data = ChainEventBatch::new(events.by_ref().take(count).collect(), Some(head));
+            let item = self.item(contract, "Chain-Event", data.encode())?;
+            if tracing::enabled!(tracing::Level::DEBUG) {
+                let id = item.id_b64();
+                for event in &data.events {
+                    tracing::debug!(
+                        chain = self.chain_id,
+                        tx = %event.tx_hash,
+                        log_index = event.log_index,
+                        block = event.block_number,
+                        event = %event.event,
+                        message_id = %id,
+                        "event in Chain-Event"
+                    );
+                }
+            }
+            let mut next = self.advanced(&cursor, through, hash);
+            next.next_request = due;
+            built.push((item, next.clone(), count));
+            cursor = next;
         }
         Ok(built)
     }
