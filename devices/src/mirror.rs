@@ -214,7 +214,7 @@ impl State {
     /// Applies (or, with `undo`, reverses) an event's effect on the view. False when a
     /// withdrawal exceeds what the view holds (a feed that is not this contract's).
     fn apply(&mut self, event: &ChainEvent, undo: bool) -> bool {
-        let name = event.event.as_str();
+        let name = event.event.as_ref();
         let count = self.counts.entry(name.to_string()).or_insert(0);
         if undo {
             *count = count.saturating_sub(1);

@@ -24,6 +24,13 @@ impl ChainSink for Node {
             .map_err(sink_error)
     }
 
+    async fn submit_all(&self, items: Vec<(DataItem, Vec<CursorWrite>)>) -> Result<(), SinkError> {
+        self.submit_own_all(items)
+            .await
+            .map(|_| ())
+            .map_err(sink_error)
+    }
+
     fn put_cursors(&self, cursors: Vec<CursorWrite>) -> Result<(), SinkError> {
         let mut batch = Batch::new();
         for (key, value) in &cursors {

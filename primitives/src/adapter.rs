@@ -133,6 +133,22 @@ pub trait ChainSink: Clone + Send + Sync + 'static {
         cursors: Vec<CursorWrite>,
     ) -> impl Future<Output = Result<(), SinkError>> + Send;
 
+    /// Schedules `items` in order, each with its cursors in its own atomic batch, and resolves
+    /// once all are durable. A sink may make them durable together (one flush for a range's
+    /// items); should it stop half way, what it kept is a prefix of `items`, each with its
+    /// cursors, so the adapter resumes right after the last one kept.
+    fn submit_all(
+        &self,
+        items: Vec<(DataItem, Vec<CursorWrite>)>,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send {
+        async move {
+            for (item, cursors) in items {
+                self.submit(item, cursors).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// Writes `cursors` alone (a range with nothing to deliver), atomically.
     fn put_cursors(&self, cursors: Vec<CursorWrite>) -> Result<(), SinkError>;
 

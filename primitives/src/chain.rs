@@ -9,6 +9,7 @@
 //! valid. Version 1 has no version key; a later version adds `"v"`, and a reader refuses a
 //! version it does not know rather than misread it.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -211,8 +212,9 @@ pub struct ChainEvent {
     /// The block's time (s), when the provider gives it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_timestamp: Option<u64>,
-    /// The event's name (`UserStaked`, `RequestSent`, …).
-    pub event: String,
+    /// The event's name (`UserStaked`, `RequestSent`, …): borrowed from the adapter's own
+    /// table when it writes one, so a backfill does not allocate it per event.
+    pub event: Cow<'static, str>,
     /// Its decoded fields.
     pub fields: EventFields,
     /// Its index among the block's logs (the instruction index on Solana).
@@ -237,7 +239,7 @@ impl ChainEvent {
 
     /// Whether this is a deposit (`Some(true)`), a withdrawal (`Some(false)`) or neither.
     pub fn transfer_direction(&self) -> Option<bool> {
-        match self.event.as_str() {
+        match self.event.as_ref() {
             STAKED => Some(true),
             WITHDRAWN => Some(false),
             _ => None,

@@ -159,3 +159,61 @@ impl Adapters {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHAIN: &str = "[[ethereum]]\nchain_id = 1\nrpc = \"http://127.0.0.1:8545\"\n\n\
+                         [[ethereum.contracts]]\naddress = \"0xfe08d40eb5a9f0af4d1a9db8bce09d8c27bdf55e\"\nstart_block = 1\n";
+
+    fn load_text(text: &str) -> Result<Vec<ConfiguredChain>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("aolink.toml");
+        std::fs::write(&path, text)?;
+        load(&path)
+    }
+
+    fn error(text: &str) -> String {
+        match load_text(text) {
+            Ok(_) => panic!("accepted: {text}"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn each_family_takes_its_own_sections() {
+        let chains = load_text(CHAIN).unwrap();
+        assert_eq!(chains.len(), 1);
+        assert_eq!(chains[0].name, "ethereum[0]");
+        assert_eq!(chains[0].component, "ethereum/1");
+        assert_eq!(chains[0].chain_id, "1");
+        assert!(load_text("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_unknown_section_is_named_with_the_families_there_are() {
+        let e = error(&format!("{CHAIN}\n[[etherium]]\nchain_id = 2\n"));
+        assert!(
+            e.contains("unknown section \"etherium\"") && e.contains("chain families: ethereum"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_chain_configured_twice_is_refused_naming_both_places() {
+        let e = error(&format!("{CHAIN}\n{CHAIN}"));
+        assert!(
+            e.contains("ethereum[1]: ethereum/1 is configured twice (first as ethereum[0])"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_field_is_named_by_its_family_section() {
+        let e = error(&CHAIN.replace("http://127.0.0.1:8545", "ftp://x"));
+        assert!(e.contains("ethereum[0].rpc"), "{e}");
+        let e = error(&CHAIN.replace("start_block", "startblock"));
+        assert!(e.contains("startblock"), "{e}");
+    }
+}

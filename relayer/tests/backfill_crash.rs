@@ -64,13 +64,7 @@ async fn killed_during_a_20000_event_backfill_every_event_arrives_exactly_once()
     let args = ["--config", config.to_str().unwrap()];
 
     let (node, printed) = RunningNode::start_with(&data_dir, &args);
-    let mirror = printed
-        .iter()
-        .find_map(|l| l.strip_prefix("mirror: chain 31337 contract "))
-        .and_then(|l| l.split(" process ").nth(1))
-        .expect("the mirror's process id is printed")
-        .trim()
-        .to_string();
+    let mirror = support::printed_mirror(&printed, "31337");
     // Kill as soon as part of the backfill is in.
     let deadline = Instant::now() + Duration::from_secs(60);
     let client = reqwest::Client::new();

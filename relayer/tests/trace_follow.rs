@@ -60,13 +60,7 @@ async fn one_debug_log_follows_a_chain_event_from_its_transaction_to_what_the_mi
     .unwrap();
     let args = ["--config", config.to_str().unwrap()];
     let (node, printed) = RunningNode::start_logged(&data_dir, &args, "debug", &log);
-    let mirror = printed
-        .iter()
-        .find_map(|l| l.strip_prefix("mirror: chain 31337 contract "))
-        .and_then(|l| l.split(" process ").nth(1))
-        .expect("the mirror's process id is printed")
-        .trim()
-        .to_string();
+    let mirror = support::printed_mirror(&printed, "31337");
     let deadline = Instant::now() + Duration::from_secs(60);
     while !lines(&log)
         .iter()

@@ -3,9 +3,9 @@
 //!
 //! Each contract has its own cursor (the last block delivered, with its hash, and the recent
 //! cursors for reorg detection), kept by the sink. Every `Chain-Event` item is submitted with
-//! the cursor of the blocks it completes in one atomic batch, and items end only at block
-//! boundaries, so a crash at any point resumes exactly after the last delivered block: no gap
-//! and no event twice in the mirror's schedule. Items are signed deterministically, so a
+//! the cursor of the blocks it completes in one atomic batch (a range's items in one call, made
+//! durable together), and items end only at block boundaries, so a crash at any point resumes
+//! exactly after the last delivered block: no gap and no event twice in the mirror's schedule. Items are signed deterministically, so a
 //! re-sent item is recognised by the node as already scheduled.
 //!
 //! Per poll: the safe head under the finality policy; for policies that can see reorgs, each
@@ -591,7 +591,7 @@ impl<P: Provider, S: ChainSink> Watcher<P, S> {
         fetched: &Fetched,
         cursors: Vec<Cursor>,
     ) -> Result<(usize, usize), WatchError> {
-        let (mut items, mut events) = (0, 0);
+        let (mut item_count, mut events) = (0, 0);
         let mut idle: Vec<CursorWrite> = Vec::new();
         for (contract, cursor) in self.config.contracts.iter().zip(cursors) {
             let key = cursor_key(self.config.chain_id, &contract.address);
@@ -611,19 +611,32 @@ impl<P: Provider, S: ChainSink> Watcher<P, S> {
                 let next = self.advanced(&cursor, fetched.to, format!("{:#x}", fetched.end_hash));
                 idle.push(cursor_write(key.clone(), &next)?);
             }
+            if built.is_empty() {
+                continue;
+            }
+            // The range's items go in one call: the node makes them durable with one flush.
+            let mut items = Vec::with_capacity(built.len());
+            let mut sent = Vec::with_capacity(built.len());
             for (item, next, count) in built {
+                sent.push((item.id_b64(), count, next.number));
+                items.push((item, vec![cursor_write(key.clone(), &next)?]));
+                events += count;
+            }
+            item_count += items.len();
+            self.sink
+                .submit_all(items)
+                .await
+                .map_err(|e| WatchError::Node(e.to_string()))?;
+            for (id, count, through) in sent {
                 tracing::debug!(
                     chain = self.config.chain_id,
                     contract = %contract.address,
                     process = %mirror_id(contract),
-                    message_id = %item.id_b64(),
+                    message_id = %id,
                     events = count,
-                    through = next.number,
+                    through,
                     "Chain-Event delivered"
                 );
-                self.submit(item, key.clone(), &next).await?;
-                items += 1;
-                events += count;
             }
         }
         if !idle.is_empty() {
@@ -631,7 +644,7 @@ impl<P: Provider, S: ChainSink> Watcher<P, S> {
                 .put_cursors(idle)
                 .map_err(|e| WatchError::Node(e.to_string()))?;
         }
-        Ok((items, events))
+        Ok((item_count, events))
     }
 
     /// Polls until `stop` resolves: catching up as fast as the RPC allows, then following the

@@ -14,6 +14,7 @@ use std::fmt;
 use ed25519_dalek::Signer as _;
 use k256::ecdsa::{RecoveryId, Signature as EcdsaSignature, SigningKey as EcdsaKey, VerifyingKey};
 use k256::elliptic_curve::scalar::IsHigh as _;
+#[cfg(feature = "os-rng")]
 use rand_core::OsRng;
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, Pss, RsaPrivateKey};
@@ -121,6 +122,7 @@ impl Ed25519Signer {
     }
 
     /// A new random key from the operating system's generator.
+    #[cfg(feature = "os-rng")]
     pub fn generate() -> Self {
         Ed25519Signer {
             key: ed25519_dalek::SigningKey::generate(&mut OsRng),
@@ -172,6 +174,7 @@ impl SolanaHexSigner {
     }
 
     /// A new random key from the operating system's generator.
+    #[cfg(feature = "os-rng")]
     pub fn generate() -> Self {
         SolanaHexSigner {
             key: ed25519_dalek::SigningKey::generate(&mut OsRng),
@@ -221,6 +224,7 @@ impl EthereumSigner {
     }
 
     /// A new random key from the operating system's generator.
+    #[cfg(feature = "os-rng")]
     pub fn generate() -> Self {
         EthereumSigner {
             key: EcdsaKey::random(&mut OsRng),
@@ -329,6 +333,7 @@ impl fmt::Debug for ArweaveSigner {
     }
 }
 
+#[cfg(feature = "os-rng")]
 impl Signer for ArweaveSigner {
     fn signature_type(&self) -> SignatureType {
         SignatureType::Arweave

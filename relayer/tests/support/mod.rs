@@ -160,3 +160,14 @@ pub fn message_item(signer: &Ed25519Signer, process: [u8; 32], n: u32) -> DataIt
     )
     .expect("sign message")
 }
+
+/// The process id of the mirror `aolink node` printed for the first contract of `chain`.
+pub fn printed_mirror(printed: &[String], chain: &str) -> String {
+    printed
+        .iter()
+        .find_map(|l| l.strip_prefix(&format!("mirror: chain {chain} contract ")))
+        .and_then(|l| l.split(" process ").nth(1))
+        .expect("the mirror's process id is printed")
+        .trim()
+        .to_string()
+}

@@ -326,41 +326,11 @@ impl WasmEngine {
             ExportNames::named(has_export)
         };
 
-        // Memory: defined and exported, 64-bit exactly for wasm64.
-        for import in module.imports() {
-            if !matches!(import.ty(), ExternType::Func(_)) {
-                return Err(WasmError::UnsupportedImport(format!(
-                    "{}.{}",
-                    import.module(),
-                    import.name()
-                )));
-            }
-        }
-        let memory_ty = match module
-            .exports()
-            .find(|e| e.name() == names.memory)
-            .map(|e| e.ty())
-        {
-            Some(ExternType::Memory(m)) => m,
-            _ => return Err(mismatch(format!("no exported memory {:?}", names.memory))),
-        };
-        let wide = format == ModuleFormat::Wasm64;
-        if memory_ty.is_64() != wide {
-            return Err(mismatch(if memory_ty.is_64() {
-                "the module has a 64-bit memory (memory64); only wasm64-unknown-emscripten-draft_2024_02_15 modules may".into()
-            } else {
-                "wasm64 modules must have a 64-bit memory (memory64)".into()
-            }));
-        }
-        if memory_ty.is_shared() {
-            return Err(mismatch("shared memory is not supported".into()));
-        }
-        let page = memory_ty.page_size();
-        let initial_bytes = memory_ty.minimum().saturating_mul(page);
-        let module_max_bytes = memory_ty
-            .maximum()
-            .map(|m| m.saturating_mul(page))
-            .unwrap_or(if wide { format.heap_max() } else { 1 << 32 });
+        let MemoryLayout {
+            wide,
+            initial_bytes,
+            module_max_bytes,
+        } = memory_layout(&module, &names, format)?;
 
         let metered = module.imports().any(|i| i.module() == "metering");
         let cfg = Arc::new(HostConfig {
@@ -463,6 +433,65 @@ impl WasmEngine {
 }
 
 type FuncTypeOwned = wasmtime::FuncType;
+
+/// A module's memory as the host sees it.
+struct MemoryLayout {
+    /// A 64-bit memory (memory64).
+    wide: bool,
+    /// Its size at instantiation.
+    initial_bytes: u64,
+    /// The most the module itself declares it may grow to.
+    module_max_bytes: u64,
+}
+
+/// Checks that `module` imports only functions and defines and exports its memory, 64-bit
+/// exactly for wasm64, unshared; and reads the memory's bounds.
+fn memory_layout(
+    module: &Module,
+    names: &ExportNames,
+    format: ModuleFormat,
+) -> Result<MemoryLayout, WasmError> {
+    let mismatch = |reason: String| WasmError::Mismatch { format, reason };
+    for import in module.imports() {
+        if !matches!(import.ty(), ExternType::Func(_)) {
+            return Err(WasmError::UnsupportedImport(format!(
+                "{}.{}",
+                import.module(),
+                import.name()
+            )));
+        }
+    }
+    let memory_ty = match module
+        .exports()
+        .find(|e| e.name() == names.memory)
+        .map(|e| e.ty())
+    {
+        Some(ExternType::Memory(m)) => m,
+        _ => return Err(mismatch(format!("no exported memory {:?}", names.memory))),
+    };
+    let wide = format == ModuleFormat::Wasm64;
+    if memory_ty.is_64() != wide {
+        return Err(mismatch(if memory_ty.is_64() {
+            "the module has a 64-bit memory (memory64); only wasm64-unknown-emscripten-draft_2024_02_15 modules may".into()
+        } else {
+            "wasm64 modules must have a 64-bit memory (memory64)".into()
+        }));
+    }
+    if memory_ty.is_shared() {
+        return Err(mismatch("shared memory is not supported".into()));
+    }
+    let page = memory_ty.page_size();
+    let initial_bytes = memory_ty.minimum().saturating_mul(page);
+    let module_max_bytes = memory_ty
+        .maximum()
+        .map(|m| m.saturating_mul(page))
+        .unwrap_or(if wide { format.heap_max() } else { 1 << 32 });
+    Ok(MemoryLayout {
+        wide,
+        initial_bytes,
+        module_max_bytes,
+    })
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
