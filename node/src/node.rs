@@ -6,7 +6,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use aolink_primitives::adapter::ChainStatus;
+use aolink_primitives::adapter::{ChainStatus, CursorWrite};
 
 use crate::ans104::{DataItem, ItemError, b64url_decode_32, b64url_encode};
 use crate::clock::{Clock, SystemClock};
@@ -295,7 +295,7 @@ impl Node {
     /// scheduled.
     pub async fn submit_own_all(
         &self,
-        items: Vec<(DataItem, Vec<(String, Vec<u8>)>)>,
+        items: Vec<(DataItem, Vec<CursorWrite>)>,
     ) -> Result<Vec<Outcome>, NodeError> {
         let node = self.clone();
         let outcomes = tokio::task::spawn_blocking(move || {
