@@ -241,6 +241,17 @@ impl State {
         ) && add(&mut self.pool_totals, &pool, &amount, credit)
     }
 
+    /// `events` grouped by subscriber, each in the order given.
+    fn by_subscriber(&self, events: &[ChainEvent]) -> BTreeMap<String, Vec<ChainEvent>> {
+        let mut per_subscriber: BTreeMap<String, Vec<ChainEvent>> = BTreeMap::new();
+        for event in events {
+            for pid in self.subscribers_of(&event.event) {
+                per_subscriber.entry(pid).or_default().push(event.clone());
+            }
+        }
+        per_subscriber
+    }
+
     fn subscribers_of(&self, name: &str) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         for key in [name, "*"] {
@@ -413,15 +424,9 @@ impl Mirror {
         next.duplicates += duplicates;
         next.stale += stale;
         // Each subscriber gets one message with its events.
-        let mut per_subscriber: BTreeMap<String, Vec<ChainEvent>> = BTreeMap::new();
-        for event in &accepted {
-            for pid in next.subscribers_of(&event.event) {
-                per_subscriber.entry(pid).or_default().push(event.clone());
-            }
-        }
         let tags = self.forward_tags("Chain-Event", msg);
         let mut messages = Vec::new();
-        for (pid, events) in per_subscriber {
+        for (pid, events) in next.by_subscriber(&accepted) {
             let data = ChainEventBatch::new(events, None).to_text();
             messages.push(next.outbox.message(&pid, tags.clone(), data));
         }
@@ -481,15 +486,9 @@ impl Mirror {
                 hash: String::new(),
             })
         });
-        let mut per_subscriber: BTreeMap<String, Vec<ChainEvent>> = BTreeMap::new();
-        for event in &retracted {
-            for pid in next.subscribers_of(&event.event) {
-                per_subscriber.entry(pid).or_default().push(event.clone());
-            }
-        }
         let tags = self.forward_tags("Chain-Reorg", msg);
         let mut messages = Vec::new();
-        for (pid, events) in per_subscriber {
+        for (pid, events) in next.by_subscriber(&retracted) {
             let data = Retraction {
                 from_block: from,
                 retracted: events,

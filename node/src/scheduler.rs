@@ -104,7 +104,7 @@ pub struct Scheduler {
     clock: Arc<dyn Clock>,
     meta: NodeMeta,
     // One writer at a time keeps slot allocation trivially gap-free; each critical section is a
-    // signature and an in-memory sled transaction, the fsync happens outside it.
+    // signature and an in-memory store transaction, the fsync happens outside it.
     lock: Mutex<()>,
     /// Per process, the time before which cron ticks may already be evaluated past its last
     /// message (reserved, maybe not yet stored): its next message is timestamped no earlier.

@@ -16,8 +16,10 @@ use k256::ecdsa::{RecoveryId, Signature as EcdsaSignature, SigningKey as EcdsaKe
 use k256::elliptic_curve::scalar::IsHigh as _;
 #[cfg(feature = "os-rng")]
 use rand_core::OsRng;
+#[cfg(feature = "os-rng")]
+use rsa::Pss;
 use rsa::traits::PublicKeyParts;
-use rsa::{BigUint, Pss, RsaPrivateKey};
+use rsa::{BigUint, RsaPrivateKey};
 use sha2::{Digest, Sha256};
 use sha3::Keccak256;
 
@@ -273,8 +275,10 @@ impl Signer for EthereumSigner {
 ///
 /// Signs with the maximum salt length (478), as aoconnect's `createSigner` and arbundles'
 /// `ArweaveSigner` do; [`ArweaveSigner::with_salt_len`] picks another (browsers use 32).
+/// PSS salts are random, so it signs only with the `os-rng` feature.
 #[derive(Clone)]
 pub struct ArweaveSigner {
+    #[cfg_attr(not(feature = "os-rng"), allow(dead_code))]
     key: RsaPrivateKey,
     owner: Vec<u8>,
     salt_len: usize,
