@@ -108,7 +108,8 @@ impl ChainStatus {
     }
 }
 
-/// A sink that failed to store what an adapter sent; nothing of it was stored.
+/// A sink that failed to store what an adapter sent; nothing of the item (or cursor write) that
+/// failed was stored.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct SinkError(pub String);
