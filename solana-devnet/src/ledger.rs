@@ -1,0 +1,262 @@
+//! The chain behind the devnet's RPC: the real SVM (litesvm) executing every transaction, with
+//! the slots, commitments, recent blockhashes and signature statuses a validator keeps.
+//!
+//! A slot is a block: transactions land in the slot being filled (the processed one), and the
+//! slot advances on a timer or on demand. `confirmed` and `finalized` trail the processed slot
+//! by a configurable lag. A blockhash stays valid for [`BLOCKHASH_VALIDITY`] slots, as on a real
+//! cluster, which is why litesvm's own check (latest blockhash only) is off and this ledger
+//! checks instead.
+
+use std::collections::{HashMap, VecDeque};
+
+use litesvm::LiteSVM;
+use litesvm::types::{FailedTransactionMetadata, TransactionMetadata};
+use solana_hash::Hash;
+use solana_pubkey::Pubkey;
+use solana_signature::Signature;
+use solana_transaction::versioned::VersionedTransaction;
+use solana_transaction_error::TransactionError;
+
+/// How many slots a blockhash can be used for (the cluster's `MAX_PROCESSING_AGE`).
+pub const BLOCKHASH_VALIDITY: u64 = 150;
+
+/// A commitment level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Commitment {
+    /// The slot being filled.
+    Processed,
+    /// Voted on by a supermajority (here: `confirmed_lag` slots behind).
+    Confirmed,
+    /// Rooted (here: `finalized_lag` slots behind).
+    Finalized,
+}
+
+impl Commitment {
+    /// The name the RPC uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Commitment::Processed => "processed",
+            Commitment::Confirmed => "confirmed",
+            Commitment::Finalized => "finalized",
+        }
+    }
+
+    /// A commitment named in a request (`recent`, `single` and `max` are the old names).
+    pub fn parse(name: &str) -> Option<Commitment> {
+        Some(match name {
+            "processed" | "recent" => Commitment::Processed,
+            "confirmed" | "single" | "singleGossip" => Commitment::Confirmed,
+            "finalized" | "max" | "root" => Commitment::Finalized,
+            _ => return None,
+        })
+    }
+}
+
+/// How far behind the processed slot the other commitments are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lag {
+    /// Slots from processed to confirmed.
+    pub confirmed: u64,
+    /// Slots from processed to finalized (at least `confirmed`).
+    pub finalized: u64,
+}
+
+impl Default for Lag {
+    fn default() -> Self {
+        Lag {
+            confirmed: 1,
+            finalized: 2,
+        }
+    }
+}
+
+/// A transaction that landed in a slot.
+#[derive(Clone, Debug)]
+pub struct Landed {
+    /// Its slot.
+    pub slot: u64,
+    /// Why it failed, when it did (it still landed: its fee was charged).
+    pub err: Option<TransactionError>,
+    /// The transaction.
+    pub transaction: VersionedTransaction,
+    /// What the SVM reported (logs, inner instructions, fee, compute units).
+    pub meta: TransactionMetadata,
+}
+
+/// Why a transaction was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Its blockhash is unknown or older than [`BLOCKHASH_VALIDITY`] slots.
+    #[error("Blockhash not found")]
+    BlockhashNotFound,
+    /// Its signature has landed already.
+    #[error("This transaction has already been processed")]
+    AlreadyProcessed,
+    /// Preflight simulation failed.
+    #[error("Transaction simulation failed: {}", .0.err)]
+    Simulation(Box<FailedTransactionMetadata>),
+    /// It has no signature.
+    #[error("the transaction has no signature")]
+    Unsigned,
+}
+
+/// The devnet's chain.
+pub struct Ledger {
+    svm: LiteSVM,
+    slot: u64,
+    lag: Lag,
+    /// Blockhashes of the recent slots, oldest first, with the slot each was made for.
+    recent: VecDeque<(Hash, u64)>,
+    landed: HashMap<Signature, Landed>,
+    genesis: Hash,
+}
+
+impl Ledger {
+    /// A fresh chain at slot 1 (the genesis blockhash is slot 0's).
+    pub fn new(lag: Lag) -> Ledger {
+        // The SVM's own history only tells whether a failed transaction was included (its
+        // fee payer could pay); the ledger keeps every landed transaction itself.
+        let svm = LiteSVM::new()
+            .with_blockhash_check(false)
+            .with_transaction_history(64);
+        let genesis = svm.latest_blockhash();
+        let mut ledger = Ledger {
+            svm,
+            slot: 0,
+            lag: Lag {
+                confirmed: lag.confirmed,
+                finalized: lag.finalized.max(lag.confirmed),
+            },
+            recent: VecDeque::from([(genesis, 0)]),
+            landed: HashMap::new(),
+            genesis,
+        };
+        ledger.advance();
+        ledger
+    }
+
+    /// The genesis hash (what identifies the cluster).
+    pub fn genesis_hash(&self) -> Hash {
+        self.genesis
+    }
+
+    /// The newest slot at `commitment`.
+    pub fn slot(&self, commitment: Commitment) -> u64 {
+        match commitment {
+            Commitment::Processed => self.slot,
+            Commitment::Confirmed => self.slot.saturating_sub(self.lag.confirmed),
+            Commitment::Finalized => self.slot.saturating_sub(self.lag.finalized),
+        }
+    }
+
+    /// Closes the slot being filled and opens the next, with a new blockhash.
+    pub fn advance(&mut self) {
+        self.slot += 1;
+        self.svm.warp_to_slot(self.slot);
+        self.svm.expire_blockhash();
+        self.recent
+            .push_back((self.svm.latest_blockhash(), self.slot));
+        while self
+            .recent
+            .front()
+            .is_some_and(|(_, slot)| slot + BLOCKHASH_VALIDITY < self.slot)
+        {
+            self.recent.pop_front();
+        }
+    }
+
+    /// The newest blockhash at `commitment` and the last block height it is valid for.
+    pub fn latest_blockhash(&self, commitment: Commitment) -> (Hash, u64) {
+        let at = self.slot(commitment);
+        self.recent
+            .iter()
+            .rev()
+            .find(|(_, slot)| *slot <= at)
+            .or(self.recent.front())
+            .map(|(hash, slot)| (*hash, slot + BLOCKHASH_VALIDITY))
+            .unwrap_or((self.genesis, BLOCKHASH_VALIDITY))
+    }
+
+    /// Whether `hash` may still be used by a transaction landing now.
+    pub fn is_blockhash_valid(&self, hash: &Hash) -> bool {
+        self.recent.iter().any(|(h, _)| h == hash)
+    }
+
+    /// Lamports held by `address` (in the processed state).
+    pub fn balance(&self, address: &Pubkey) -> u64 {
+        self.svm.get_balance(address).unwrap_or(0)
+    }
+
+    /// The rent-exempt minimum for an account of `len` bytes.
+    pub fn rent_exempt_minimum(&self, len: usize) -> u64 {
+        self.svm.minimum_balance_for_rent_exemption(len)
+    }
+
+    /// Gives `address` `lamports` from the faucet.
+    pub fn airdrop(&mut self, address: &Pubkey, lamports: u64) -> Result<Signature, SendError> {
+        match self.svm.airdrop(address, lamports) {
+            Ok(meta) => {
+                let signature = meta.signature;
+                // The faucet's transfer is not kept as a transaction: only its status is.
+                self.landed.insert(
+                    signature,
+                    Landed {
+                        slot: self.slot,
+                        err: None,
+                        transaction: VersionedTransaction::default(),
+                        meta,
+                    },
+                );
+                Ok(signature)
+            }
+            Err(failed) => Err(SendError::Simulation(Box::new(failed))),
+        }
+    }
+
+    /// Executes `tx` in the slot being filled. With `preflight`, a transaction that would fail
+    /// is refused without landing (as the RPC's preflight simulation does); without, it lands
+    /// failed when it could be included (its fee payer could pay), and is dropped otherwise.
+    /// litesvm does not charge a failed transaction's fee, so a failed transaction leaves
+    /// balances as they were (a real cluster keeps the fee).
+    pub fn send(
+        &mut self,
+        tx: VersionedTransaction,
+        preflight: bool,
+    ) -> Result<Signature, SendError> {
+        let signature = *tx.signatures.first().ok_or(SendError::Unsigned)?;
+        if self.landed.contains_key(&signature) {
+            return Err(SendError::AlreadyProcessed);
+        }
+        if !self.is_blockhash_valid(tx.message.recent_blockhash()) {
+            return Err(SendError::BlockhashNotFound);
+        }
+        if preflight && let Err(failed) = self.svm.simulate_transaction(tx.clone()) {
+            return Err(SendError::Simulation(Box::new(failed)));
+        }
+        let (err, meta) = match self.svm.send_transaction(tx.clone()) {
+            Ok(meta) => (None, meta),
+            Err(failed) => {
+                if self.svm.get_transaction(&signature).is_none() {
+                    // Not included: a real cluster drops it too.
+                    return Ok(signature);
+                }
+                (Some(failed.err), failed.meta)
+            }
+        };
+        self.landed.insert(
+            signature,
+            Landed {
+                slot: self.slot,
+                err,
+                transaction: tx,
+                meta,
+            },
+        );
+        Ok(signature)
+    }
+
+    /// Where `signature` landed, if it did.
+    pub fn landed(&self, signature: &Signature) -> Option<&Landed> {
+        self.landed.get(signature)
+    }
+}

@@ -1,0 +1,128 @@
+//! A local Solana devnet: the real SVM (litesvm) behind a JSON-RPC server on 127.0.0.1, with
+//! the slots, commitments and signature statuses of a validator, so the Solana adapter and a
+//! sender can be tested with `solana-rpc-client` as against a real cluster. Dev-only: the tests
+//! use it, and so will `aolink devnet`.
+//!
+//! What it answers so far: `getVersion`, `getHealth`, `getGenesisHash`, `getSlot` and
+//! `getBlockHeight` per commitment, `getLatestBlockhash`, `isBlockhashValid`, `getBalance`,
+//! `getMinimumBalanceForRentExemption`, `requestAirdrop`, `sendTransaction` (base58 and base64,
+//! preflight or not), `getSignatureStatuses`. Known differences from a validator: account
+//! reads answer from the processed state at every commitment, and a failed transaction that
+//! lands keeps its fee payer's balance (litesvm does not charge it).
+
+pub mod ledger;
+pub mod rpc;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+pub use ledger::{Commitment, Lag, Ledger};
+
+/// How the devnet runs.
+#[derive(Clone, Debug)]
+pub struct DevnetConfig {
+    /// How often a slot closes on its own; `None`: only on [`Devnet::advance`].
+    pub slot_interval: Option<Duration>,
+    /// How far confirmed and finalized trail the processed slot.
+    pub lag: Lag,
+}
+
+impl Default for DevnetConfig {
+    fn default() -> Self {
+        DevnetConfig {
+            slot_interval: Some(Duration::from_millis(50)),
+            lag: Lag::default(),
+        }
+    }
+}
+
+/// A running devnet; stopped when dropped.
+pub struct Devnet {
+    /// Its RPC URL (`http://127.0.0.1:<port>`).
+    pub url: String,
+    ledger: Arc<Mutex<Ledger>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn lock(ledger: &Mutex<Ledger>) -> MutexGuard<'_, Ledger> {
+    ledger.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One JSON-RPC request object's response.
+fn respond(ledger: &Mutex<Ledger>, request: &Value) -> Value {
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let Some(method) = request.get("method").and_then(Value::as_str) else {
+        return json!({"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid request"}, "id": id});
+    };
+    let params = request.get("params").cloned().unwrap_or(json!([]));
+    let answer = rpc::handle(&mut lock(ledger), method, &params);
+    tracing::trace!(method, ok = answer.is_ok(), "devnet rpc");
+    match answer {
+        Ok(result) => json!({"jsonrpc": "2.0", "result": result, "id": id}),
+        Err(error) => json!({"jsonrpc": "2.0", "error": error.to_json(), "id": id}),
+    }
+}
+
+async fn serve_rpc(
+    State(ledger): State<Arc<Mutex<Ledger>>>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    Json(match &body {
+        Value::Array(batch) => Value::Array(batch.iter().map(|r| respond(&ledger, r)).collect()),
+        request => respond(&ledger, request),
+    })
+}
+
+impl Devnet {
+    /// Starts a devnet on a free loopback port.
+    pub async fn start(config: DevnetConfig) -> std::io::Result<Devnet> {
+        let ledger = Arc::new(Mutex::new(Ledger::new(config.lag)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let app = axum::Router::new()
+            .route("/", axum::routing::post(serve_rpc))
+            .with_state(ledger.clone());
+        let mut tasks = vec![tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "devnet RPC server stopped");
+            }
+        })];
+        if let Some(interval) = config.slot_interval {
+            let ticking = ledger.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(interval);
+                loop {
+                    tick.tick().await;
+                    lock(&ticking).advance();
+                }
+            }));
+        }
+        Ok(Devnet { url, ledger, tasks })
+    }
+
+    /// Closes `slots` slots now.
+    pub fn advance(&self, slots: u64) {
+        let mut ledger = lock(&self.ledger);
+        for _ in 0..slots {
+            ledger.advance();
+        }
+    }
+
+    /// The chain, for what the RPC does not expose.
+    pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        lock(&self.ledger)
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}

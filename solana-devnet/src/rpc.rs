@@ -1,0 +1,251 @@
+//! Solana's JSON-RPC over the [`Ledger`]: the request and answer shapes of a real validator
+//! (agave 4.2), so `solana-rpc-client` and the web3 clients talk to it unchanged.
+
+use base64::Engine;
+use serde_json::{Value, json};
+use solana_hash::Hash;
+use solana_pubkey::Pubkey;
+use solana_signature::Signature;
+use solana_transaction::versioned::VersionedTransaction;
+
+use crate::ledger::{Commitment, Ledger, SendError};
+
+/// The validator version this devnet answers like.
+pub const VERSION: &str = "4.2.2";
+
+/// A JSON-RPC error: its code, message and optional data.
+#[derive(Debug)]
+pub struct RpcError {
+    code: i64,
+    message: String,
+    data: Option<Value>,
+}
+
+impl RpcError {
+    fn invalid_params(message: impl Into<String>) -> RpcError {
+        RpcError {
+            code: -32602,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    fn method_not_found(method: &str) -> RpcError {
+        RpcError {
+            code: -32601,
+            message: format!("Method not found: {method}"),
+            data: None,
+        }
+    }
+
+    /// The error member of a response.
+    pub fn to_json(&self) -> Value {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(data) = &self.data {
+            error["data"] = data.clone();
+        }
+        error
+    }
+}
+
+fn param(params: &Value, index: usize) -> Option<&Value> {
+    params.as_array().and_then(|p| p.get(index))
+}
+
+fn text_param<'a>(params: &'a Value, index: usize, what: &str) -> Result<&'a str, RpcError> {
+    param(params, index)
+        .and_then(Value::as_str)
+        .ok_or_else(|| RpcError::invalid_params(format!("Invalid params: missing {what}")))
+}
+
+fn pubkey_param(params: &Value, index: usize) -> Result<Pubkey, RpcError> {
+    let text = text_param(params, index, "pubkey")?;
+    text.parse()
+        .map_err(|_| RpcError::invalid_params(format!("Invalid param: {text:?} is not a pubkey")))
+}
+
+/// The commitment in the config object at `index` (finalized when none, as a validator).
+fn commitment_param(params: &Value, index: usize) -> Result<Commitment, RpcError> {
+    match param(params, index).and_then(|c| c.get("commitment")) {
+        None | Some(Value::Null) => Ok(Commitment::Finalized),
+        Some(Value::String(name)) => Commitment::parse(name).ok_or_else(|| {
+            RpcError::invalid_params(format!("Invalid param: unknown commitment {name:?}"))
+        }),
+        Some(other) => Err(RpcError::invalid_params(format!(
+            "Invalid param: commitment {other} is not a string"
+        ))),
+    }
+}
+
+fn with_context(ledger: &Ledger, commitment: Commitment, value: Value) -> Value {
+    json!({"context": {"slot": ledger.slot(commitment), "apiVersion": VERSION}, "value": value})
+}
+
+fn send_error(error: SendError) -> RpcError {
+    match error {
+        SendError::Simulation(failed) => RpcError {
+            code: -32002,
+            message: format!("Transaction simulation failed: {}", failed.err),
+            data: Some(json!({
+                "err": failed.err,
+                "logs": failed.meta.logs,
+                "accounts": null,
+                "unitsConsumed": failed.meta.compute_units_consumed,
+                "returnData": null,
+                "innerInstructions": null,
+            })),
+        },
+        SendError::BlockhashNotFound => RpcError {
+            code: -32002,
+            message: "Transaction simulation failed: Blockhash not found".into(),
+            data: Some(json!({"err": "BlockhashNotFound", "logs": [], "accounts": null})),
+        },
+        SendError::AlreadyProcessed => RpcError {
+            code: -32002,
+            message: "Transaction simulation failed: This transaction has already been processed"
+                .into(),
+            data: Some(json!({"err": "AlreadyProcessed", "logs": [], "accounts": null})),
+        },
+        SendError::Unsigned => RpcError::invalid_params("invalid transaction: no signature"),
+    }
+}
+
+/// Decodes `sendTransaction`'s first parameter in the encoding its config names.
+fn wire_transaction(params: &Value) -> Result<VersionedTransaction, RpcError> {
+    let text = text_param(params, 0, "transaction")?;
+    let encoding = param(params, 1)
+        .and_then(|c| c.get("encoding"))
+        .and_then(Value::as_str)
+        .unwrap_or("base58");
+    let bytes = match encoding {
+        "base64" => base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|e| RpcError::invalid_params(format!("invalid base64 encoding: {e}")))?,
+        "base58" => bs58::decode(text)
+            .into_vec()
+            .map_err(|e| RpcError::invalid_params(format!("invalid base58 encoding: {e}")))?,
+        other => {
+            return Err(RpcError::invalid_params(format!(
+                "unsupported encoding: {other}. Supported encodings: base58, base64"
+            )));
+        }
+    };
+    bincode::deserialize(&bytes).map_err(|e| {
+        RpcError::invalid_params(format!("failed to deserialize VersionedTransaction: {e}"))
+    })
+}
+
+fn signature_status(ledger: &Ledger, signature: &Signature) -> Value {
+    let Some(landed) = ledger.landed(signature) else {
+        return Value::Null;
+    };
+    let status = if landed.slot <= ledger.slot(Commitment::Finalized) {
+        Commitment::Finalized
+    } else if landed.slot <= ledger.slot(Commitment::Confirmed) {
+        Commitment::Confirmed
+    } else {
+        Commitment::Processed
+    };
+    let confirmations = match status {
+        Commitment::Finalized => Value::Null,
+        _ => json!(ledger.slot(Commitment::Processed) - landed.slot),
+    };
+    let result = match &landed.err {
+        None => json!({"Ok": null}),
+        Some(err) => json!({"Err": err}),
+    };
+    json!({
+        "slot": landed.slot,
+        "confirmations": confirmations,
+        "err": landed.err,
+        "status": result,
+        "confirmationStatus": status.as_str(),
+    })
+}
+
+/// Answers one request: its `result`, or the error to send.
+pub fn handle(ledger: &mut Ledger, method: &str, params: &Value) -> Result<Value, RpcError> {
+    Ok(match method {
+        "getVersion" => json!({"solana-core": VERSION, "feature-set": 0}),
+        "getHealth" => json!("ok"),
+        "getGenesisHash" => json!(ledger.genesis_hash().to_string()),
+        "getSlot" | "getBlockHeight" => json!(ledger.slot(commitment_param(params, 0)?)),
+        "getLatestBlockhash" => {
+            let commitment = commitment_param(params, 0)?;
+            let (hash, last_valid) = ledger.latest_blockhash(commitment);
+            with_context(
+                ledger,
+                commitment,
+                json!({"blockhash": hash.to_string(), "lastValidBlockHeight": last_valid}),
+            )
+        }
+        "isBlockhashValid" => {
+            let text = text_param(params, 0, "blockhash")?;
+            let hash: Hash = text.parse().map_err(|_| {
+                RpcError::invalid_params(format!("Invalid param: {text:?} is not a hash"))
+            })?;
+            let commitment = commitment_param(params, 1)?;
+            let valid = ledger.is_blockhash_valid(&hash);
+            with_context(ledger, commitment, json!(valid))
+        }
+        "getBalance" => {
+            let address = pubkey_param(params, 0)?;
+            let commitment = commitment_param(params, 1)?;
+            let lamports = ledger.balance(&address);
+            with_context(ledger, commitment, json!(lamports))
+        }
+        "getMinimumBalanceForRentExemption" => {
+            let len = param(params, 0).and_then(Value::as_u64).ok_or_else(|| {
+                RpcError::invalid_params("Invalid params: missing the data length")
+            })?;
+            json!(ledger.rent_exempt_minimum(len as usize))
+        }
+        "requestAirdrop" => {
+            let address = pubkey_param(params, 0)?;
+            let lamports = param(params, 1)
+                .and_then(Value::as_u64)
+                .ok_or_else(|| RpcError::invalid_params("Invalid params: missing lamports"))?;
+            json!(
+                ledger
+                    .airdrop(&address, lamports)
+                    .map_err(send_error)?
+                    .to_string()
+            )
+        }
+        "sendTransaction" => {
+            let tx = wire_transaction(params)?;
+            let skip_preflight = param(params, 1)
+                .and_then(|c| c.get("skipPreflight"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            json!(
+                ledger
+                    .send(tx, !skip_preflight)
+                    .map_err(send_error)?
+                    .to_string()
+            )
+        }
+        "getSignatureStatuses" => {
+            let list = param(params, 0)
+                .and_then(Value::as_array)
+                .ok_or_else(|| RpcError::invalid_params("Invalid params: missing signatures"))?;
+            if list.len() > 256 {
+                return Err(RpcError::invalid_params(
+                    "Too many inputs provided; max 256",
+                ));
+            }
+            let mut statuses = Vec::with_capacity(list.len());
+            for item in list {
+                let signature: Signature =
+                    item.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
+                        RpcError::invalid_params(format!(
+                            "Invalid param: {item} is not a signature"
+                        ))
+                    })?;
+                statuses.push(signature_status(ledger, &signature));
+            }
+            with_context(ledger, Commitment::Processed, json!(statuses))
+        }
+        other => return Err(RpcError::method_not_found(other)),
+    })
+}
