@@ -12,6 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use litesvm::LiteSVM;
 use litesvm::types::{FailedTransactionMetadata, TransactionMetadata};
 use solana_hash::Hash;
+use solana_message::VersionedMessage;
 use solana_pubkey::Pubkey;
 use solana_signature::Signature;
 use solana_transaction::versioned::VersionedTransaction;
@@ -73,8 +74,16 @@ impl Default for Lag {
 /// A transaction that landed in a slot.
 #[derive(Clone, Debug)]
 pub struct Landed {
+    /// Its signature.
+    pub signature: Signature,
     /// Its slot.
     pub slot: u64,
+    /// Its slot's time (Unix seconds).
+    pub block_time: i64,
+    /// The lamports of its account keys before and after it.
+    pub pre_balances: Vec<u64>,
+    /// See `pre_balances`.
+    pub post_balances: Vec<u64>,
     /// Why it failed, when it did (it still landed: its fee was charged).
     pub err: Option<TransactionError>,
     /// The transaction.
@@ -98,6 +107,10 @@ pub enum SendError {
     /// It has no signature.
     #[error("the transaction has no signature")]
     Unsigned,
+    /// It loads accounts through address lookup tables, or is a message version this devnet
+    /// does not take.
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 /// The devnet's chain.
@@ -108,7 +121,19 @@ pub struct Ledger {
     /// Blockhashes of the recent slots, oldest first, with the slot each was made for.
     recent: VecDeque<(Hash, u64)>,
     landed: HashMap<Signature, Landed>,
+    /// Landed transactions in landing order.
+    order: Vec<Signature>,
+    /// For each account key, the positions in `order` of the transactions naming it.
+    by_address: HashMap<Pubkey, Vec<usize>>,
+    /// When the slot being filled was opened (Unix seconds).
+    slot_time: i64,
     genesis: Hash,
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl Ledger {
@@ -129,6 +154,9 @@ impl Ledger {
             },
             recent: VecDeque::from([(genesis, 0)]),
             landed: HashMap::new(),
+            order: Vec::new(),
+            by_address: HashMap::new(),
+            slot_time: unix_now(),
             genesis,
         };
         ledger.advance();
@@ -149,9 +177,21 @@ impl Ledger {
         }
     }
 
+    /// The highest commitment slot `slot` has reached.
+    pub fn commitment_of(&self, slot: u64) -> Commitment {
+        if slot <= self.slot(Commitment::Finalized) {
+            Commitment::Finalized
+        } else if slot <= self.slot(Commitment::Confirmed) {
+            Commitment::Confirmed
+        } else {
+            Commitment::Processed
+        }
+    }
+
     /// Closes the slot being filled and opens the next, with a new blockhash.
     pub fn advance(&mut self) {
         self.slot += 1;
+        self.slot_time = unix_now();
         self.svm.warp_to_slot(self.slot);
         self.svm.expire_blockhash();
         self.recent
@@ -197,11 +237,16 @@ impl Ledger {
         match self.svm.airdrop(address, lamports) {
             Ok(meta) => {
                 let signature = meta.signature;
-                // The faucet's transfer is not kept as a transaction: only its status is.
+                // litesvm's faucet does not hand out its transaction: only the status is kept,
+                // and the airdrop is not listed by getSignaturesForAddress.
                 self.landed.insert(
                     signature,
                     Landed {
+                        signature,
                         slot: self.slot,
+                        block_time: self.slot_time,
+                        pre_balances: Vec::new(),
+                        post_balances: Vec::new(),
                         err: None,
                         transaction: VersionedTransaction::default(),
                         meta,
@@ -227,12 +272,28 @@ impl Ledger {
         if self.landed.contains_key(&signature) {
             return Err(SendError::AlreadyProcessed);
         }
+        match &tx.message {
+            VersionedMessage::Legacy(_) => {}
+            VersionedMessage::V0(m) if m.address_table_lookups.is_empty() => {}
+            VersionedMessage::V0(_) => {
+                return Err(SendError::Unsupported(
+                    "address lookup tables are not supported by this devnet",
+                ));
+            }
+            _ => {
+                return Err(SendError::Unsupported(
+                    "only legacy and v0 transactions are supported",
+                ));
+            }
+        }
         if !self.is_blockhash_valid(tx.message.recent_blockhash()) {
             return Err(SendError::BlockhashNotFound);
         }
         if preflight && let Err(failed) = self.svm.simulate_transaction(tx.clone()) {
             return Err(SendError::Simulation(Box::new(failed)));
         }
+        let keys = tx.message.static_account_keys().to_vec();
+        let pre_balances: Vec<u64> = keys.iter().map(|k| self.balance(k)).collect();
         let (err, meta) = match self.svm.send_transaction(tx.clone()) {
             Ok(meta) => (None, meta),
             Err(failed) => {
@@ -243,16 +304,64 @@ impl Ledger {
                 (Some(failed.err), failed.meta)
             }
         };
+        let post_balances = keys.iter().map(|k| self.balance(k)).collect();
+        let position = self.order.len();
+        self.order.push(signature);
+        for key in keys {
+            let list = self.by_address.entry(key).or_default();
+            if list.last() != Some(&position) {
+                list.push(position);
+            }
+        }
         self.landed.insert(
             signature,
             Landed {
+                signature,
                 slot: self.slot,
+                block_time: self.slot_time,
+                pre_balances,
+                post_balances,
                 err,
                 transaction: tx,
                 meta,
             },
         );
         Ok(signature)
+    }
+
+    /// The transactions naming `address`, newest first, at `commitment`: after `before`
+    /// (exclusive) when given, down to `until` (exclusive) when given, at most `limit`. An
+    /// unknown `before` lists nothing, as a validator.
+    pub fn signatures_for(
+        &self,
+        address: &Pubkey,
+        before: Option<&Signature>,
+        until: Option<&Signature>,
+        limit: usize,
+        commitment: Commitment,
+    ) -> Vec<&Landed> {
+        let at = self.slot(commitment);
+        let Some(positions) = self.by_address.get(address) else {
+            return Vec::new();
+        };
+        let position_of = |s: &Signature| self.order.iter().rposition(|o| o == s);
+        let start = match before {
+            Some(b) => match position_of(b) {
+                Some(p) => p,
+                None => return Vec::new(),
+            },
+            None => usize::MAX,
+        };
+        let stop = until.and_then(position_of);
+        positions
+            .iter()
+            .rev()
+            .filter(|p| **p < start)
+            .take_while(|p| stop.is_none_or(|s| **p > s))
+            .filter_map(|p| self.landed.get(&self.order[*p]))
+            .filter(|l| l.slot <= at)
+            .take(limit)
+            .collect()
     }
 
     /// Where `signature` landed, if it did.

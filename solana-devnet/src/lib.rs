@@ -6,10 +6,15 @@
 //! What it answers so far: `getVersion`, `getHealth`, `getGenesisHash`, `getSlot` and
 //! `getBlockHeight` per commitment, `getLatestBlockhash`, `isBlockhashValid`, `getBalance`,
 //! `getMinimumBalanceForRentExemption`, `requestAirdrop`, `sendTransaction` (base58 and base64,
-//! preflight or not), `getSignatureStatuses`. Known differences from a validator: account
-//! reads answer from the processed state at every commitment, and a failed transaction that
-//! lands keeps its fee payer's balance (litesvm does not charge it).
+//! preflight or not), `getSignatureStatuses`, `getSignaturesForAddress` (newest first, `before`,
+//! `until`, `limit`, commitment) and `getTransaction` (json, base64 and base58, inner
+//! instructions, logs, `maxSupportedTransactionVersion`). Known differences from a validator:
+//! account reads answer from the processed state at every commitment; a failed transaction
+//! that lands keeps its fee payer's balance (litesvm does not charge it); airdrops have a
+//! status but no transaction; transactions loading accounts through address lookup tables are
+//! refused; `memo` in `getSignaturesForAddress` is always null.
 
+mod encode;
 pub mod ledger;
 pub mod rpc;
 

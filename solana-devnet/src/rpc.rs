@@ -8,6 +8,7 @@ use solana_pubkey::Pubkey;
 use solana_signature::Signature;
 use solana_transaction::versioned::VersionedTransaction;
 
+use crate::encode::{self, EncodeError};
 use crate::ledger::{Commitment, Ledger, SendError};
 
 /// The validator version this devnet answers like.
@@ -107,6 +108,9 @@ fn send_error(error: SendError) -> RpcError {
             data: Some(json!({"err": "AlreadyProcessed", "logs": [], "accounts": null})),
         },
         SendError::Unsigned => RpcError::invalid_params("invalid transaction: no signature"),
+        SendError::Unsupported(why) => {
+            RpcError::invalid_params(format!("invalid transaction: {why}"))
+        }
     }
 }
 
@@ -139,13 +143,7 @@ fn signature_status(ledger: &Ledger, signature: &Signature) -> Value {
     let Some(landed) = ledger.landed(signature) else {
         return Value::Null;
     };
-    let status = if landed.slot <= ledger.slot(Commitment::Finalized) {
-        Commitment::Finalized
-    } else if landed.slot <= ledger.slot(Commitment::Confirmed) {
-        Commitment::Confirmed
-    } else {
-        Commitment::Processed
-    };
+    let status = ledger.commitment_of(landed.slot);
     let confirmations = match status {
         Commitment::Finalized => Value::Null,
         _ => json!(ledger.slot(Commitment::Processed) - landed.slot),
@@ -246,6 +244,95 @@ pub fn handle(ledger: &mut Ledger, method: &str, params: &Value) -> Result<Value
             }
             with_context(ledger, Commitment::Processed, json!(statuses))
         }
+        "getSignaturesForAddress" => signatures_for_address(ledger, params)?,
+        "getTransaction" => get_transaction(ledger, params)?,
         other => return Err(RpcError::method_not_found(other)),
+    })
+}
+
+fn signature_param(value: Option<&Value>, what: &str) -> Result<Option<Signature>, RpcError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .map(Some)
+            .ok_or_else(|| {
+                RpcError::invalid_params(format!("Invalid param: {what} {v} is not a signature"))
+            }),
+    }
+}
+
+/// Commitments below `confirmed` are refused by the history methods, as by a validator.
+fn history_commitment(params: &Value, index: usize) -> Result<Commitment, RpcError> {
+    let commitment = commitment_param(params, index)?;
+    if commitment == Commitment::Processed {
+        return Err(RpcError::invalid_params(
+            "Method does not support commitment below `confirmed`",
+        ));
+    }
+    Ok(commitment)
+}
+
+fn signatures_for_address(ledger: &Ledger, params: &Value) -> Result<Value, RpcError> {
+    const MAX_LIMIT: u64 = 1_000;
+    let address = pubkey_param(params, 0)?;
+    let config = param(params, 1);
+    let limit = match config.and_then(|c| c.get("limit")) {
+        None | Some(Value::Null) => MAX_LIMIT,
+        Some(v) => v
+            .as_u64()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| RpcError::invalid_params(format!("Invalid limit; max {MAX_LIMIT}")))?,
+    };
+    let before = signature_param(config.and_then(|c| c.get("before")), "before")?;
+    let until = signature_param(config.and_then(|c| c.get("until")), "until")?;
+    let commitment = history_commitment(params, 1)?;
+    let list: Vec<Value> = ledger
+        .signatures_for(
+            &address,
+            before.as_ref(),
+            until.as_ref(),
+            limit as usize,
+            commitment,
+        )
+        .into_iter()
+        .map(|landed| encode::signature_entry(ledger, landed))
+        .collect();
+    Ok(json!(list))
+}
+
+fn get_transaction(ledger: &Ledger, params: &Value) -> Result<Value, RpcError> {
+    let signature = signature_param(param(params, 0), "signature")?
+        .ok_or_else(|| RpcError::invalid_params("Invalid params: missing signature"))?;
+    // The second parameter is a config object, or (old clients) the encoding itself.
+    let config = param(params, 1);
+    let encoding = match config {
+        Some(Value::String(e)) => e.as_str(),
+        Some(c) => c.get("encoding").and_then(Value::as_str).unwrap_or("json"),
+        None => "json",
+    };
+    let max_version = config
+        .and_then(|c| c.get("maxSupportedTransactionVersion"))
+        .and_then(Value::as_u64)
+        .map(|v| v.min(u8::MAX as u64) as u8);
+    let commitment = history_commitment(params, 1)?;
+    let Some(landed) = ledger
+        .landed(&signature)
+        .filter(|l| l.slot <= ledger.slot(commitment) && !l.pre_balances.is_empty())
+    else {
+        return Ok(Value::Null);
+    };
+    encode::transaction(landed, encoding, max_version).map_err(|e| match e {
+        EncodeError::VersionNotSupported(v) => RpcError {
+            code: -32015,
+            message: format!(
+                "Transaction version ({v}) is not supported by the requesting client. Please try the request again with the following configuration parameter: \"maxSupportedTransactionVersion\": {v}"
+            ),
+            data: None,
+        },
+        EncodeError::Encoding(other) => RpcError::invalid_params(format!(
+            "unsupported encoding: {other}. Supported encodings: json, base58, base64"
+        )),
     })
 }
