@@ -18,6 +18,9 @@ use solana_signature::Signature;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
 
+/// The fee of one signature (litesvm's and the cluster's default).
+pub const LAMPORTS_PER_SIGNATURE: u64 = 5_000;
+
 /// How many slots a blockhash can be used for (the cluster's `MAX_PROCESSING_AGE`).
 pub const BLOCKHASH_VALIDITY: u64 = 150;
 
@@ -225,6 +228,28 @@ impl Ledger {
     /// Lamports held by `address` (in the processed state).
     pub fn balance(&self, address: &Pubkey) -> u64 {
         self.svm.get_balance(address).unwrap_or(0)
+    }
+
+    /// The account at `address` (in the processed state).
+    pub fn account(&self, address: &Pubkey) -> Option<solana_account::Account> {
+        self.svm.get_account(address)
+    }
+
+    /// The fee of a message with `signatures` required signatures.
+    pub fn fee(&self, signatures: u8) -> u64 {
+        u64::from(signatures) * LAMPORTS_PER_SIGNATURE
+    }
+
+    /// Runs `tx` against the processed state without keeping anything: its error, if it
+    /// fails, and what the SVM reported.
+    pub fn simulate(
+        &self,
+        tx: VersionedTransaction,
+    ) -> (Option<TransactionError>, TransactionMetadata) {
+        match self.svm.simulate_transaction(tx) {
+            Ok(info) => (None, info.meta),
+            Err(failed) => (Some(failed.err), failed.meta),
+        }
     }
 
     /// The rent-exempt minimum for an account of `len` bytes.

@@ -5,12 +5,14 @@
 //!
 //! What it answers so far: `getVersion`, `getHealth`, `getGenesisHash`, `getSlot` and
 //! `getBlockHeight` per commitment, `getLatestBlockhash`, `isBlockhashValid`, `getBalance`,
-//! `getMinimumBalanceForRentExemption`, `requestAirdrop`, `sendTransaction` (base58 and base64,
-//! preflight or not), `getSignatureStatuses`, `getSignaturesForAddress` (newest first, `before`,
+//! `getMinimumBalanceForRentExemption`, `getAccountInfo` (binary, base58, base64,
+//! base64+zstd), `getFeeForMessage`, `simulateTransaction`, `requestAirdrop`,
+//! `sendTransaction` (base58 and base64, preflight or not), `getSignatureStatuses`, `getSignaturesForAddress` (newest first, `before`,
 //! `until`, `limit`, commitment) and `getTransaction` (json, base64 and base58, inner
 //! instructions, logs, `maxSupportedTransactionVersion`). Known differences from a validator:
 //! account reads answer from the processed state at every commitment; a failed transaction
-//! that lands keeps its fee payer's balance (litesvm does not charge it); airdrops have a
+//! that lands keeps its fee payer's balance (litesvm does not charge it); simulations ignore
+//! `replaceRecentBlockhash` and `sigVerify: false`; airdrops have a
 //! status but no transaction; transactions loading accounts through address lookup tables are
 //! refused; `memo` in `getSignaturesForAddress` is always null.
 

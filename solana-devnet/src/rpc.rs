@@ -4,6 +4,7 @@
 use base64::Engine;
 use serde_json::{Value, json};
 use solana_hash::Hash;
+use solana_message::VersionedMessage;
 use solana_pubkey::Pubkey;
 use solana_signature::Signature;
 use solana_transaction::versioned::VersionedTransaction;
@@ -245,6 +246,39 @@ pub fn handle(ledger: &mut Ledger, method: &str, params: &Value) -> Result<Value
             with_context(ledger, Commitment::Processed, json!(statuses))
         }
         "getSignaturesForAddress" => signatures_for_address(ledger, params)?,
+        "getAccountInfo" => account_info(ledger, params)?,
+        "getFeeForMessage" => {
+            let text = text_param(params, 0, "message")?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| RpcError::invalid_params(format!("invalid base64 encoding: {e}")))?;
+            let message: VersionedMessage = bincode::deserialize(&bytes).map_err(|e| {
+                RpcError::invalid_params(format!("failed to deserialize the message: {e}"))
+            })?;
+            let commitment = commitment_param(params, 1)?;
+            // Null for a message whose blockhash has expired, as a validator.
+            let fee = ledger
+                .is_blockhash_valid(message.recent_blockhash())
+                .then(|| ledger.fee(message.header().num_required_signatures));
+            with_context(ledger, commitment, json!(fee))
+        }
+        "simulateTransaction" => {
+            let tx = wire_transaction(params)?;
+            let commitment = commitment_param(params, 1)?;
+            let (err, meta) = ledger.simulate(tx);
+            with_context(
+                ledger,
+                commitment,
+                json!({
+                    "err": err,
+                    "logs": meta.logs,
+                    "accounts": null,
+                    "unitsConsumed": meta.compute_units_consumed,
+                    "returnData": null,
+                    "innerInstructions": null,
+                }),
+            )
+        }
         "getTransaction" => get_transaction(ledger, params)?,
         other => return Err(RpcError::method_not_found(other)),
     })
@@ -335,4 +369,50 @@ fn get_transaction(ledger: &Ledger, params: &Value) -> Result<Value, RpcError> {
             "unsupported encoding: {other}. Supported encodings: json, base58, base64"
         )),
     })
+}
+
+fn account_info(ledger: &Ledger, params: &Value) -> Result<Value, RpcError> {
+    let address = pubkey_param(params, 0)?;
+    let encoding = param(params, 1)
+        .and_then(|c| c.get("encoding"))
+        .and_then(Value::as_str)
+        .unwrap_or("binary");
+    let commitment = commitment_param(params, 1)?;
+    let Some(account) = ledger.account(&address) else {
+        return Ok(with_context(ledger, commitment, Value::Null));
+    };
+    let data = match encoding {
+        "base64" => json!([
+            base64::engine::general_purpose::STANDARD.encode(&account.data),
+            "base64"
+        ]),
+        "base64+zstd" => {
+            let packed = zstd::encode_all(account.data.as_slice(), 0)
+                .map_err(|e| RpcError::invalid_params(format!("compressing the data: {e}")))?;
+            json!([
+                base64::engine::general_purpose::STANDARD.encode(packed),
+                "base64+zstd"
+            ])
+        }
+        "base58" => json!([bs58::encode(&account.data).into_string(), "base58"]),
+        // The deprecated default: base58 as a bare string.
+        "binary" => json!(bs58::encode(&account.data).into_string()),
+        other => {
+            return Err(RpcError::invalid_params(format!(
+                "unsupported encoding: {other}. Supported encodings: binary, base58, base64, base64+zstd"
+            )));
+        }
+    };
+    Ok(with_context(
+        ledger,
+        commitment,
+        json!({
+            "lamports": account.lamports,
+            "owner": account.owner.to_string(),
+            "data": data,
+            "executable": account.executable,
+            "rentEpoch": account.rent_epoch,
+            "space": account.data.len(),
+        }),
+    ))
 }

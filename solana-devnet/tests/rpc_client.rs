@@ -130,3 +130,62 @@ async fn transactions_the_chain_would_refuse_are_refused_with_the_validators_err
     );
     assert_eq!(client.get_balance(&to).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn accounts_fees_and_simulations_answer_as_a_validator() {
+    let devnet = Devnet::start(DevnetConfig::default()).await.unwrap();
+    let client = RpcClient::new_with_commitment(devnet.url.clone(), CommitmentConfig::confirmed());
+    let payer = funded(&client, SOL).await;
+    let account = client.get_account(&payer.pubkey()).await.unwrap();
+    assert_eq!(account.lamports, SOL);
+    assert_eq!(account.owner, solana_system_interface::program::ID);
+    assert!(account.data.is_empty() && !account.executable);
+    assert!(
+        client.get_account(&Keypair::new().pubkey()).await.is_err(),
+        "an account that does not exist is reported missing"
+    );
+    assert_eq!(
+        client
+            .get_minimum_balance_for_rent_exemption(0)
+            .await
+            .unwrap(),
+        890_880
+    );
+
+    let to = Keypair::new().pubkey();
+    let blockhash = client.get_latest_blockhash().await.unwrap();
+    let ok = Message::new_with_blockhash(
+        &[solana_system_interface::instruction::transfer(
+            &payer.pubkey(),
+            &to,
+            SOL / 2,
+        )],
+        Some(&payer.pubkey()),
+        &blockhash,
+    );
+    assert_eq!(client.get_fee_for_message(&ok).await.unwrap(), 5_000);
+    let sim = client
+        .simulate_transaction(&Transaction::new(&[&payer], ok, blockhash))
+        .await
+        .unwrap()
+        .value;
+    assert!(sim.err.is_none(), "{sim:?}");
+    assert!(sim.logs.unwrap().iter().any(|l| l.ends_with("success")));
+    // A simulation changes nothing.
+    assert_eq!(client.get_balance(&to).await.unwrap(), 0);
+    let too_much = Message::new_with_blockhash(
+        &[solana_system_interface::instruction::transfer(
+            &payer.pubkey(),
+            &to,
+            2 * SOL,
+        )],
+        Some(&payer.pubkey()),
+        &blockhash,
+    );
+    let sim = client
+        .simulate_transaction(&Transaction::new(&[&payer], too_much, blockhash))
+        .await
+        .unwrap()
+        .value;
+    assert!(sim.err.is_some(), "a transfer beyond the balance fails");
+}
