@@ -130,6 +130,30 @@ pub fn transaction(
     Ok(out)
 }
 
+/// The SPL Memo programs (v1 and v2+), whose top-level instructions a validator lists as a
+/// signature's `memo`.
+const MEMO_PROGRAMS: [&str; 2] = [
+    "Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo",
+    "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr",
+];
+
+/// The memos of a transaction's top-level instructions as a validator writes them:
+/// `[<bytes>] <text>`, joined by `; `.
+fn memos(landed: &Landed) -> Option<String> {
+    let message = &landed.transaction.message;
+    let keys = message.static_account_keys();
+    let memos: Vec<String> = message
+        .instructions()
+        .iter()
+        .filter(|ix| {
+            keys.get(usize::from(ix.program_id_index))
+                .is_some_and(|p| MEMO_PROGRAMS.contains(&p.to_string().as_str()))
+        })
+        .map(|ix| format!("[{}] {}", ix.data.len(), String::from_utf8_lossy(&ix.data)))
+        .collect();
+    (!memos.is_empty()).then(|| memos.join("; "))
+}
+
 /// One entry of `getSignaturesForAddress`.
 pub fn signature_entry(ledger: &Ledger, landed: &Landed) -> Value {
     let status = ledger.commitment_of(landed.slot);
@@ -137,7 +161,7 @@ pub fn signature_entry(ledger: &Ledger, landed: &Landed) -> Value {
         "signature": landed.signature.to_string(),
         "slot": landed.slot,
         "err": landed.err,
-        "memo": null,
+        "memo": memos(landed),
         "blockTime": landed.block_time,
         "confirmationStatus": status.as_str(),
     })

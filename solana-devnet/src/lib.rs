@@ -14,7 +14,7 @@
 //! that lands keeps its fee payer's balance (litesvm does not charge it); simulations ignore
 //! `replaceRecentBlockhash` and `sigVerify: false`; airdrops have a
 //! status but no transaction; transactions loading accounts through address lookup tables are
-//! refused; `memo` in `getSignaturesForAddress` is always null.
+//! refused.
 
 mod encode;
 pub mod ledger;

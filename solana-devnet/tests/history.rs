@@ -226,3 +226,52 @@ async fn signatures_page_newest_first_across_more_than_a_thousand_and_transactio
         "the client reports a null transaction as an error"
     );
 }
+
+/// The gateway convention's shape on the real SVM: a memo signed by the sender, with the
+/// gateway's address as an extra read-only, non-signer key of the message (the Memo program
+/// itself wants every account it is given to sign), is found by `getSignaturesForAddress` of
+/// the gateway and carries its memo.
+#[tokio::test]
+async fn a_memo_naming_the_gateway_as_an_extra_key_is_listed_under_the_gateway() {
+    let devnet = Devnet::start(DevnetConfig::default()).await.unwrap();
+    let client = RpcClient::new_with_commitment(devnet.url.clone(), CommitmentConfig::confirmed());
+    let sender = Keypair::new();
+    let airdrop = client.request_airdrop(&sender.pubkey(), SOL).await.unwrap();
+    client
+        .poll_for_signature_with_commitment(&airdrop, CommitmentConfig::confirmed())
+        .await
+        .unwrap();
+    let gateway = Pubkey::new_unique();
+    let memo_program: Pubkey = "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"
+        .parse()
+        .unwrap();
+    let text = r#"aolink:v1:{"process":"x","action":"Ping"}"#;
+    let memo = solana_instruction::Instruction::new_with_bytes(
+        memo_program,
+        text.as_bytes(),
+        vec![solana_instruction::AccountMeta::new_readonly(
+            sender.pubkey(),
+            true,
+        )],
+    );
+    let blockhash = client.get_latest_blockhash().await.unwrap();
+    let mut message = Message::new_with_blockhash(&[memo], Some(&sender.pubkey()), &blockhash);
+    message.account_keys.push(gateway);
+    message.header.num_readonly_unsigned_accounts += 1;
+    let tx = Transaction::new(&[&sender], message, blockhash);
+    let signature = client.send_and_confirm_transaction(&tx).await.unwrap();
+    let listed = client
+        .get_signatures_for_address_with_config(
+            &gateway,
+            GetConfirmedSignaturesForAddress2Config::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].signature, signature.to_string());
+    assert_eq!(
+        listed[0].memo.as_deref(),
+        Some(format!("[{}] {text}", text.len()).as_str())
+    );
+    assert!(listed[0].err.is_none());
+}
