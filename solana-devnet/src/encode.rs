@@ -4,6 +4,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use solana_message::VersionedMessage;
 use solana_message::compiled_instruction::CompiledInstruction;
+use solana_transaction::versioned::VersionedTransaction;
 
 use crate::ledger::{Landed, Ledger};
 
@@ -17,8 +18,7 @@ fn instruction(ix: &CompiledInstruction, stack_height: Option<u8>) -> Value {
 }
 
 /// The `json` encoding of the transaction itself.
-fn transaction_json(landed: &Landed) -> Value {
-    let tx = &landed.transaction;
+fn transaction_json(tx: &VersionedTransaction) -> Value {
     let message = &tx.message;
     let header = message.header();
     let mut out = json!({
@@ -89,10 +89,11 @@ pub enum EncodeError {
 /// to version `max_version` (`None`: legacy only, and no `version` field).
 pub fn transaction(
     landed: &Landed,
+    tx: &VersionedTransaction,
     encoding: &str,
     max_version: Option<u8>,
 ) -> Result<Value, EncodeError> {
-    let version = match &landed.transaction.message {
+    let version = match &tx.message {
         VersionedMessage::Legacy(_) => None,
         _ => Some(0u8),
     };
@@ -102,10 +103,9 @@ pub fn transaction(
         return Err(EncodeError::VersionNotSupported(v));
     }
     let encoded = match encoding {
-        "json" => transaction_json(landed),
+        "json" => transaction_json(tx),
         "base64" | "base58" => {
-            let bytes = bincode::serialize(&landed.transaction)
-                .map_err(|e| EncodeError::Encoding(e.to_string()))?;
+            let bytes = bincode::serialize(tx).map_err(|e| EncodeError::Encoding(e.to_string()))?;
             let text = if encoding == "base64" {
                 base64::engine::general_purpose::STANDARD.encode(bytes)
             } else {
@@ -140,7 +140,7 @@ const MEMO_PROGRAMS: [&str; 2] = [
 /// The memos of a transaction's top-level instructions as a validator writes them:
 /// `[<bytes>] <text>`, joined by `; `.
 fn memos(landed: &Landed) -> Option<String> {
-    let message = &landed.transaction.message;
+    let message = &landed.transaction.as_ref()?.message;
     let keys = message.static_account_keys();
     let memos: Vec<String> = message
         .instructions()

@@ -89,8 +89,10 @@ pub struct Landed {
     pub post_balances: Vec<u64>,
     /// Why it failed, when it did (it still landed: its fee was charged).
     pub err: Option<TransactionError>,
-    /// The transaction.
-    pub transaction: VersionedTransaction,
+    /// The transaction (none for an airdrop: litesvm's faucet does not hand it out).
+    pub transaction: Option<VersionedTransaction>,
+    /// Its place in landing order (none for an airdrop, which is not listed by address).
+    pub position: Option<usize>,
     /// What the SVM reported (logs, inner instructions, fee, compute units).
     pub meta: TransactionMetadata,
 }
@@ -262,8 +264,6 @@ impl Ledger {
         match self.svm.airdrop(address, lamports) {
             Ok(meta) => {
                 let signature = meta.signature;
-                // litesvm's faucet does not hand out its transaction: only the status is kept,
-                // and the airdrop is not listed by getSignaturesForAddress.
                 self.landed.insert(
                     signature,
                     Landed {
@@ -273,7 +273,8 @@ impl Ledger {
                         pre_balances: Vec::new(),
                         post_balances: Vec::new(),
                         err: None,
-                        transaction: VersionedTransaction::default(),
+                        transaction: None,
+                        position: None,
                         meta,
                     },
                 );
@@ -347,7 +348,8 @@ impl Ledger {
                 pre_balances,
                 post_balances,
                 err,
-                transaction: tx,
+                transaction: Some(tx),
+                position: Some(position),
                 meta,
             },
         );
@@ -369,7 +371,7 @@ impl Ledger {
         let Some(positions) = self.by_address.get(address) else {
             return Vec::new();
         };
-        let position_of = |s: &Signature| self.order.iter().rposition(|o| o == s);
+        let position_of = |s: &Signature| self.landed.get(s).and_then(|l| l.position);
         let start = match before {
             Some(b) => match position_of(b) {
                 Some(p) => p,

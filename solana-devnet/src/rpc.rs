@@ -351,13 +351,14 @@ fn get_transaction(ledger: &Ledger, params: &Value) -> Result<Value, RpcError> {
         .and_then(Value::as_u64)
         .map(|v| v.min(u8::MAX as u64) as u8);
     let commitment = history_commitment(params, 1)?;
-    let Some(landed) = ledger
+    let Some((landed, tx)) = ledger
         .landed(&signature)
-        .filter(|l| l.slot <= ledger.slot(commitment) && !l.pre_balances.is_empty())
+        .filter(|l| l.slot <= ledger.slot(commitment))
+        .and_then(|l| Some((l, l.transaction.as_ref()?)))
     else {
         return Ok(Value::Null);
     };
-    encode::transaction(landed, encoding, max_version).map_err(|e| match e {
+    encode::transaction(landed, tx, encoding, max_version).map_err(|e| match e {
         EncodeError::VersionNotSupported(v) => RpcError {
             code: -32015,
             message: format!(
