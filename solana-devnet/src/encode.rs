@@ -40,6 +40,14 @@ fn transaction_json(tx: &VersionedTransaction) -> Value {
     })
 }
 
+/// The `status` member: `{"Ok": null}` or `{"Err": <error>}`.
+pub fn status(landed: &Landed) -> Value {
+    match &landed.err {
+        None => json!({"Ok": null}),
+        Some(err) => json!({"Err": err}),
+    }
+}
+
 fn meta(landed: &Landed) -> Value {
     let inner: Vec<Value> = landed
         .meta
@@ -57,13 +65,9 @@ fn meta(landed: &Landed) -> Value {
             })
         })
         .collect();
-    let status = match &landed.err {
-        None => json!({"Ok": null}),
-        Some(err) => json!({"Err": err}),
-    };
     json!({
         "err": landed.err,
-        "status": status,
+        "status": status(landed),
         "fee": landed.meta.fee,
         "preBalances": landed.pre_balances,
         "postBalances": landed.post_balances,

@@ -149,15 +149,11 @@ fn signature_status(ledger: &Ledger, signature: &Signature) -> Value {
         Commitment::Finalized => Value::Null,
         _ => json!(ledger.slot(Commitment::Processed) - landed.slot),
     };
-    let result = match &landed.err {
-        None => json!({"Ok": null}),
-        Some(err) => json!({"Err": err}),
-    };
     json!({
         "slot": landed.slot,
         "confirmations": confirmations,
         "err": landed.err,
-        "status": result,
+        "status": encode::status(landed),
         "confirmationStatus": status.as_str(),
     })
 }
