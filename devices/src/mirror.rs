@@ -43,6 +43,15 @@ const DEFAULT_REORG_WINDOW: u64 = 256;
 /// ANS-104's bound on a tag value, in bytes.
 const MAX_TAG_VALUE: usize = 3072;
 
+/// ANS-104's bound on a tag name, in bytes.
+const MAX_TAG_NAME: usize = 1024;
+
+/// The most tags a caller may set on a call (ANS-104 allows 128 in all; the node sets up to 9).
+const MAX_CALLER_TAGS: usize = 64;
+
+/// The prefix of the tags a caller set: the node's own tags never carry it.
+const CALLER_TAG_PREFIX: &str = "X-";
+
 #[derive(Clone, Debug)]
 struct Config {
     chain_id: String,
@@ -360,6 +369,25 @@ impl Mirror {
         if request.data_encoding.as_deref() == Some("hex") {
             tags.push(("Data-Encoding".into(), "hex".into()));
         }
+        if request.tags.len() > MAX_CALLER_TAGS {
+            return Err(format!(
+                "{} tags set by the caller, at most {MAX_CALLER_TAGS}",
+                request.tags.len()
+            ));
+        }
+        for (name, value) in &request.tags {
+            let name = format!("{CALLER_TAG_PREFIX}{name}");
+            if name.len() == CALLER_TAG_PREFIX.len() || name.len() > MAX_TAG_NAME {
+                return Err(format!(
+                    "tag name {name:?} must be 1 to {} bytes",
+                    MAX_TAG_NAME - CALLER_TAG_PREFIX.len()
+                ));
+            }
+            if value.len() > MAX_TAG_VALUE {
+                return Err(format!("tag {name}: value over {MAX_TAG_VALUE} bytes"));
+            }
+            tags.push((name, value.clone()));
+        }
         Ok(Call {
             target,
             tags,
@@ -663,6 +691,58 @@ mod tests {
             "fields": {"requestId": tx.to_string(), "sender": "0x00000000000000000000000000000000000000d4",
                        "process": process, "action": action, "data": data}
         })
+    }
+
+    #[test]
+    fn a_callers_tags_arrive_prefixed_and_never_replace_the_nodes() {
+        const TARGET: &str = "TARGETdddddddddddddddddddddddddddddddddddd0";
+        let mut m = Mirror::new(&env(&[])).unwrap();
+        let mut tagged = call(1, TARGET, "Ping", "hi");
+        tagged["fields"]["tags"] = json!({"Action": "Steal", "Sender": "me", "Note": "hello"});
+        let mut too_many = call(2, TARGET, "Ping", "hi");
+        let many: serde_json::Map<String, Value> =
+            (0..65).map(|i| (format!("T{i}"), json!("v"))).collect();
+        too_many["fields"]["tags"] = Value::Object(many);
+        let mut empty_name = call(3, TARGET, "Ping", "hi");
+        empty_name["fields"]["tags"] = json!({"": "v"});
+        let reply = m.handle(&msg(
+            "Chain-Event",
+            ADAPTER,
+            batch(vec![tagged, too_many, empty_name], 7),
+            1,
+        ));
+        assert!(reply.error.is_none(), "{reply:?}");
+        assert_eq!(reply.output["calls"], 1, "{reply:?}");
+        let refused = reply.output["refusedCalls"].as_array().unwrap();
+        assert_eq!(refused.len(), 2);
+        assert!(
+            refused[0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("at most 64")
+        );
+        assert!(
+            refused[1]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("1 to 1022 bytes")
+        );
+        let out = reply.messages.iter().find(|o| o.target == TARGET).unwrap();
+        let all = |name: &str| -> Vec<&str> {
+            out.tags
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+                .collect()
+        };
+        assert_eq!(all("Action"), ["Ping"], "the node's Action stands alone");
+        assert_eq!(
+            all("Sender"),
+            ["0x00000000000000000000000000000000000000d4"]
+        );
+        assert_eq!(all("X-Action"), ["Steal"]);
+        assert_eq!(all("X-Sender"), ["me"]);
+        assert_eq!(all("X-Note"), ["hello"]);
     }
 
     #[test]

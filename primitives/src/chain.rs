@@ -364,10 +364,15 @@ pub struct Request {
     pub data_encoding: Option<String>,
     /// The AO process (base64url of the 32 bytes).
     pub process: String,
-    /// The gateway's request number (decimal).
+    /// The request's id on its chain: the gateway's request number on EVM chains.
     pub request_id: String,
-    /// The calling contract.
+    /// The caller (the calling contract, or the signer of a Solana memo).
     pub sender: String,
+    /// Tags the caller set, by name. The mirror passes them on as `X-<name>`, so they can
+    /// never stand in for a tag the node sets. Absent when empty (the EVM gateway has none),
+    /// which keeps the encoding of every earlier item.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// A result the gateway delivered back to a dApp.

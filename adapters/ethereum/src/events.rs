@@ -144,6 +144,7 @@ pub fn decode_fields(log: &Log) -> Result<(&'static str, EventFields), DecodeErr
                 process: b64url_encode(e.process.as_slice()),
                 request_id: decimal(e.requestId),
                 sender: hex_of(e.sender),
+                tags: Default::default(),
             })
         })?
     } else if topic == gateway::ResultDelivered::SIGNATURE_HASH {
