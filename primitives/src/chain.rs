@@ -231,10 +231,15 @@ pub const WITHDRAWN: &str = "UserWithdrawn";
 pub const REQUEST_SENT: &str = "RequestSent";
 
 impl ChainEvent {
-    /// The event's identity on its chain, `txhash:logindex` (lower-case), unique per event and
-    /// the same whichever node observed it.
+    /// The event's identity on its chain, `txhash:logindex`, unique per event and the same
+    /// whichever node observed it. A `0x` hex hash is lower-cased (hex is case-blind); any
+    /// other (a Solana signature in base58) is kept as it is, since its case is meaningful.
     pub fn key(&self) -> String {
-        format!("{}:{}", self.tx_hash.to_ascii_lowercase(), self.log_index)
+        if self.tx_hash.starts_with("0x") || self.tx_hash.starts_with("0X") {
+            format!("{}:{}", self.tx_hash.to_ascii_lowercase(), self.log_index)
+        } else {
+            format!("{}:{}", self.tx_hash, self.log_index)
+        }
     }
 
     /// Whether this is a deposit (`Some(true)`), a withdrawal (`Some(false)`) or neither.
@@ -444,6 +449,22 @@ mod tests {
         assert_eq!(
             ChainEventBatch::decode(v2),
             Err(ChainEventError::Version(2))
+        );
+    }
+
+    #[test]
+    fn an_events_key_folds_the_case_of_hex_hashes_only() {
+        let mut event = ChainEventBatch::decode(VECTORS[0].trim_end().as_bytes())
+            .unwrap()
+            .events
+            .remove(0);
+        event.tx_hash = "0xABcd".into();
+        event.log_index = 3;
+        assert_eq!(event.key(), "0xabcd:3");
+        event.tx_hash = "5VERv8NMvzbJMEkV8xnrLkEaWRtSz9CosKDYjCJjBRnb".into();
+        assert_eq!(
+            event.key(),
+            "5VERv8NMvzbJMEkV8xnrLkEaWRtSz9CosKDYjCJjBRnb:3"
         );
     }
 
