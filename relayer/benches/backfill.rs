@@ -2,7 +2,7 @@
 //! item with its cursor) against fetching the same logs with raw `eth_getLogs` calls over the
 //! same ranges, in the same run. Goal (issue 5): at most 1.3× the raw fetch.
 //!
-//! `cargo bench -p aolink-ethereum --bench backfill` (needs `contracts/build` for anvil).
+//! `cargo bench -p aolink --bench backfill` (needs `contracts/build` for anvil).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
