@@ -7,6 +7,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod cluster;
 pub mod memo;
 
 /// The chain family this adapter serves: its configuration section and status `kind`.
