@@ -45,7 +45,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aolink_primitives::chain::{ChainEventBatch, Retraction, is_decimal};
+use aolink_primitives::chain::{ChainEventBatch, Retraction};
 use num_bigint::BigUint;
 use num_traits::Zero;
 use ruint::aliases::U256;
@@ -54,7 +54,7 @@ use serde_json::{Value, json};
 
 use crate::mint::{self, Rate};
 use crate::split::{split_u128, split_u128_indexed, split_u128_u256, to_u256};
-use crate::{Device, DeviceEnv, DeviceError, Message, OutMessage, Outbox, Reply};
+use crate::{Device, DeviceEnv, DeviceError, Message, OutMessage, Outbox, Reply, decimal};
 
 /// The device name in a process's `Device` tag.
 pub const NAME: &str = "bridge@1.0";
@@ -356,11 +356,6 @@ fn config_of(env: &DeviceEnv) -> Result<Config, DeviceError> {
         report_to,
         split,
     })
-}
-
-fn decimal(text: Option<&str>) -> Option<BigUint> {
-    text.filter(|t| is_decimal(t))
-        .and_then(|t| BigUint::parse_bytes(t.as_bytes(), 10))
 }
 
 /// The Arweave address a bridge event's `bytes32 arweaveAddress` names (base64url of the 32

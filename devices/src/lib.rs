@@ -25,6 +25,13 @@ pub mod split;
 
 use serde_json::{Value, json};
 
+/// A decimal string's number (token amounts, prices: decimal strings everywhere), or `None`
+/// when the text is absent or not plain decimal digits.
+pub(crate) fn decimal(text: Option<&str>) -> Option<num_bigint::BigUint> {
+    text.filter(|t| aolink_primitives::chain::is_decimal(t))
+        .and_then(|t| num_bigint::BigUint::parse_bytes(t.as_bytes(), 10))
+}
+
 /// The device names this node runs natively.
 pub const DEVICES: [&str; 2] = [mirror::NAME, bridge::NAME];
 

@@ -26,14 +26,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aolink_primitives::chain::{
-    ChainEvent, ChainEventBatch, ChainHead, ChainReorg, REQUEST_SENT, Retraction, is_decimal,
+    ChainEvent, ChainEventBatch, ChainHead, ChainReorg, REQUEST_SENT, Retraction,
 };
 use num_bigint::BigUint;
 use num_traits::Zero;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::{Device, DeviceEnv, DeviceError, Message, Outbox, Reply};
+use crate::{Device, DeviceEnv, DeviceError, Message, Outbox, Reply, decimal};
 
 /// The device name in a process's `Device` tag.
 pub const NAME: &str = aolink_primitives::chain::MIRROR_DEVICE;
@@ -192,11 +192,6 @@ struct Call {
     target: String,
     tags: Vec<(String, String)>,
     data: String,
-}
-
-fn decimal(text: Option<&str>) -> Option<BigUint> {
-    text.filter(|t| is_decimal(t))
-        .and_then(|t| BigUint::parse_bytes(t.as_bytes(), 10))
 }
 
 fn add(map: &mut BTreeMap<String, String>, key: &str, amount: &BigUint, credit: bool) -> bool {

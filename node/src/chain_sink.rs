@@ -33,9 +33,7 @@ impl ChainSink for Node {
 
     fn put_cursors(&self, cursors: Vec<CursorWrite>) -> Result<(), SinkError> {
         let mut batch = Batch::new();
-        for (key, value) in &cursors {
-            batch.put_meta(key, value);
-        }
+        batch.put_metas(&cursors);
         self.store().apply(&batch).map_err(sink_error)
     }
 

@@ -242,9 +242,7 @@ impl Scheduler {
         ) && !meta.is_empty()
         {
             let mut batch = Batch::new();
-            for (name, value) in meta {
-                batch.put_meta(name, value);
-            }
+            batch.put_metas(meta);
             self.store.apply(&batch)?;
         }
         Ok(outcome)
@@ -291,9 +289,7 @@ impl Scheduler {
                 let mut batch = Batch::new();
                 batch.put_item(&id, raw);
                 let assignment = self.append(&mut batch, &id, &mut record, timestamp, &id, &[])?;
-                for (name, value) in meta {
-                    batch.put_meta(name, value);
-                }
+                batch.put_metas(meta);
                 self.store.apply(&batch)?;
                 Ok(Outcome::Scheduled(assignment))
             }
@@ -315,9 +311,7 @@ impl Scheduler {
                 batch.put_item(&id, raw);
                 let assignment =
                     self.append(&mut batch, &process, &mut record, timestamp, &id, &[])?;
-                for (name, value) in meta {
-                    batch.put_meta(name, value);
-                }
+                batch.put_metas(meta);
                 self.store.apply(&batch)?;
                 Ok(Outcome::Scheduled(assignment))
             }

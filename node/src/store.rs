@@ -198,6 +198,13 @@ impl Batch {
         ));
     }
 
+    /// Stores node-wide values (an adapter's cursors), in order.
+    pub fn put_metas(&mut self, values: &[(String, Vec<u8>)]) {
+        for (name, value) in values {
+            self.put_meta(name, value);
+        }
+    }
+
     /// Stores the evaluation result of `slot` of `process`.
     pub fn put_result(&mut self, process: &Id, slot: u64, result: &[u8]) {
         self.ops.push((

@@ -5,8 +5,9 @@
 //! cursors for reorg detection), kept by the sink. Every `Chain-Event` item is submitted with
 //! the cursor of the blocks it completes in one atomic batch (a range's items in one call, made
 //! durable together), and items end only at block boundaries, so a crash at any point resumes
-//! exactly after the last delivered block: no gap and no event twice in the mirror's schedule. Items are signed deterministically, so a
-//! re-sent item is recognised by the node as already scheduled.
+//! exactly after the last delivered block: no gap and no event twice in the mirror's schedule.
+//! Items are signed deterministically, so a re-sent item is recognised by the node as already
+//! scheduled.
 //!
 //! Per poll: the safe head under the finality policy; for policies that can see reorgs, each
 //! cursor's block hash is checked against the chain (a mismatch walks back the recent
