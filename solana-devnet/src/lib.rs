@@ -1,25 +1,42 @@
-//! A local Solana devnet: the real SVM (litesvm) behind a JSON-RPC server on 127.0.0.1, with
+//! A local Solana devnet: the real SVM (litesvm) behind a JSON-RPC server on loopback, with
 //! the slots, commitments and signature statuses of a validator, so the Solana adapter and a
 //! sender can be tested with `solana-rpc-client` as against a real cluster. Dev-only: the tests
-//! use it, and so will `aolink devnet`.
+//! use it as a library ([`Devnet::start`], [`Devnet::start_on`]), and `aolink devnet` runs the
+//! binary.
 //!
 //! What it answers so far: `getVersion`, `getHealth`, `getGenesisHash`, `getSlot` and
 //! `getBlockHeight` per commitment, `getLatestBlockhash`, `isBlockhashValid`, `getBalance`,
 //! `getMinimumBalanceForRentExemption`, `getAccountInfo` (binary, base58, base64,
 //! base64+zstd), `getFeeForMessage`, `simulateTransaction`, `requestAirdrop`,
-//! `sendTransaction` (base58 and base64, preflight or not), `getSignatureStatuses`, `getSignaturesForAddress` (newest first, `before`,
-//! `until`, `limit`, commitment) and `getTransaction` (json, base64 and base58, inner
-//! instructions, logs, `maxSupportedTransactionVersion`). Known differences from a validator:
-//! account reads answer from the processed state at every commitment; a failed transaction
-//! that lands keeps its fee payer's balance (litesvm does not charge it); simulations ignore
-//! `replaceRecentBlockhash` and `sigVerify: false`; airdrops have a
-//! status but no transaction; transactions loading accounts through address lookup tables are
-//! refused.
+//! `sendTransaction` (base58 and base64, preflight or not), `getSignatureStatuses`,
+//! `getSignaturesForAddress` (newest first, `before`, `until`, `limit`, commitment, the memos
+//! of top-level instructions) and `getTransaction` (json, base64 and base58, inner
+//! instructions with their stack height, logs, `maxSupportedTransactionVersion`). Known
+//! differences from a validator: account reads answer from the processed state at every
+//! commitment; a failed transaction that lands keeps its fee payer's balance (litesvm does not
+//! charge it); simulations ignore `replaceRecentBlockhash` and `sigVerify: false`; airdrops
+//! have a status but no transaction; transactions loading accounts through address lookup
+//! tables are refused.
+//!
+//! # The binary
+//!
+//! `aolink-solana-devnet [--listen ADDR] [--slot-interval-ms N] [--confirmed-lag N]
+//! [--finalized-lag N]` serves on `ADDR` (default `127.0.0.1:8899`; loopback only, port 0
+//! takes a free port), closes a slot every `N` ms (default 400, at least 1), with the lags of
+//! [`Lag::default`] unless given. Once it serves, it prints one line to stdout and flushes it:
+//!
+//! ```text
+//! solana devnet: rpc http://127.0.0.1:PORT genesis <base58 genesis hash>
+//! ```
+//!
+//! SIGTERM or Ctrl-C (handled from before that line) stops it with exit status 0. Logs go to
+//! stderr, filtered by `AOLINK_LOG` (default `info`).
 
 mod encode;
 pub mod ledger;
 pub mod rpc;
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -53,6 +70,9 @@ pub struct Devnet {
     /// Its RPC URL (`http://127.0.0.1:<port>`).
     pub url: String,
     ledger: Arc<Mutex<Ledger>>,
+    /// The RPC server and what stops it gracefully.
+    server: Option<(JoinHandle<()>, tokio::sync::oneshot::Sender<()>)>,
+    /// The slot timer, when there is one.
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -88,17 +108,37 @@ async fn serve_rpc(
 impl Devnet {
     /// Starts a devnet on a free loopback port.
     pub async fn start(config: DevnetConfig) -> std::io::Result<Devnet> {
+        Devnet::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config).await
+    }
+
+    /// Starts a devnet serving on `addr`, which must be a loopback address (port 0: a free
+    /// one; [`Devnet::url`] names the port taken).
+    pub async fn start_on(addr: SocketAddr, config: DevnetConfig) -> std::io::Result<Devnet> {
+        if !addr.ip().is_loopback() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{addr} is not a loopback address: the devnet serves loopback only"),
+            ));
+        }
         let ledger = Arc::new(Mutex::new(Ledger::new(config.lag)));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let url = format!("http://{}", listener.local_addr()?);
         let app = axum::Router::new()
             .route("/", axum::routing::post(serve_rpc))
             .with_state(ledger.clone());
-        let mut tasks = vec![tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::error!(error = %e, "devnet RPC server stopped");
             }
-        })];
+        });
+        let mut tasks = Vec::new();
         if let Some(interval) = config.slot_interval {
             let ticking = ledger.clone();
             tasks.push(tokio::spawn(async move {
@@ -109,7 +149,29 @@ impl Devnet {
                 }
             }));
         }
-        Ok(Devnet { url, ledger, tasks })
+        Ok(Devnet {
+            url,
+            ledger,
+            server: Some((server, stop)),
+            tasks,
+        })
+    }
+
+    /// Stops serving: requests under way are answered (for up to five seconds), then the
+    /// listener and the slot timer stop.
+    pub async fn stop(mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        if let Some((mut server, stop)) = self.server.take() {
+            let _ = stop.send(());
+            if tokio::time::timeout(Duration::from_secs(5), &mut server)
+                .await
+                .is_err()
+            {
+                server.abort();
+            }
+        }
     }
 
     /// Closes `slots` slots now.
@@ -130,6 +192,9 @@ impl Drop for Devnet {
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
+        }
+        if let Some((server, _)) = &self.server {
+            server.abort();
         }
     }
 }
