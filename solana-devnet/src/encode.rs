@@ -142,7 +142,9 @@ const MEMO_PROGRAMS: [&str; 2] = [
 ];
 
 /// The memos of a transaction's top-level instructions as a validator writes them:
-/// `[<bytes>] <text>`, joined by `; `.
+/// `[<bytes>] <text>` (`(unparsable)` for data that is not UTF-8), joined by `; `. A memo
+/// made by a cross-program invocation is not listed, as by a validator: it is only among the
+/// transaction's inner instructions.
 fn memos(landed: &Landed) -> Option<String> {
     let message = &landed.transaction.as_ref()?.message;
     let keys = message.static_account_keys();
@@ -153,7 +155,10 @@ fn memos(landed: &Landed) -> Option<String> {
             keys.get(usize::from(ix.program_id_index))
                 .is_some_and(|p| MEMO_PROGRAMS.contains(&p.to_string().as_str()))
         })
-        .map(|ix| format!("[{}] {}", ix.data.len(), String::from_utf8_lossy(&ix.data)))
+        .map(|ix| {
+            let text = std::str::from_utf8(&ix.data).unwrap_or("(unparsable)");
+            format!("[{}] {text}", ix.data.len())
+        })
         .collect();
     (!memos.is_empty()).then(|| memos.join("; "))
 }

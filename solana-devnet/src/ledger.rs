@@ -146,9 +146,10 @@ impl Ledger {
     pub fn new(lag: Lag) -> Ledger {
         // The SVM's own history only tells whether a failed transaction was included (its
         // fee payer could pay); the ledger keeps every landed transaction itself.
-        let svm = LiteSVM::new()
+        let mut svm = LiteSVM::new()
             .with_blockhash_check(false)
             .with_transaction_history(64);
+        crate::relay::load(&mut svm);
         let genesis = svm.latest_blockhash();
         let mut ledger = Ledger {
             svm,

@@ -18,6 +18,24 @@
 //! have a status but no transaction; transactions loading accounts through address lookup
 //! tables are refused.
 //!
+//! # Programs
+//!
+//! Besides litesvm's (the system program, SPL Token and Token-2022, associated token accounts,
+//! SPL Memo v1 and v2, ...), every ledger has the **memo relay**,
+//! [`MEMO_RELAY`] = `5Z1okhiCSedTzg76ex5j4aGKodXHpk5bijhDV3E1ZCSm` (the SHA-256 of
+//! `aolink-solana-devnet:memo-relay`; no key pair exists for it). It stands in for a dApp's
+//! program that calls AO by a cross-program invocation of the SPL Memo program: a builtin,
+//! since there is no SBF toolchain here, but its CPI is a real one, recorded by the SVM as an
+//! inner instruction at stack height 2. Its instruction data is the memo text; it invokes
+//! SPL Memo v2 ([`MEMO_PROGRAM`]) with that data and, as the memo's accounts, exactly its own
+//! signer accounts (read-only, signing, in order); its other accounts, such as the aolink
+//! gateway's address, are not forwarded. The Memo program must be among its accounts, as for
+//! any CPI. Without a signer account it fails with `MissingRequiredSignature` and logs why.
+//! [`memo_relay_instruction`] builds one; [`relay_call_transaction`] and
+//! [`memo_call_transaction`] build the gateway convention's transactions through the relay and
+//! at top level. A relayed memo is not a signature's `memo` in `getSignaturesForAddress` (a
+//! validator lists top-level memos only); `getTransaction`'s inner instructions carry it.
+//!
 //! # The binary
 //!
 //! `aolink-solana-devnet [--listen ADDR] [--slot-interval-ms N] [--confirmed-lag N]
@@ -34,6 +52,7 @@
 
 mod encode;
 pub mod ledger;
+pub mod relay;
 pub mod rpc;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -46,6 +65,9 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 pub use ledger::{Commitment, Lag, Ledger};
+pub use relay::{
+    MEMO_PROGRAM, MEMO_RELAY, memo_call_transaction, memo_relay_instruction, relay_call_transaction,
+};
 
 /// How the devnet runs.
 #[derive(Clone, Debug)]

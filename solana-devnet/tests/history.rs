@@ -2,7 +2,7 @@
 //! `getSignaturesForAddress` (newest first, `before` / `until` / `limit`, across more than one
 //! page of 1,000) and `getTransaction` in its encodings, failed transactions included.
 
-use aolink_solana_devnet::{Devnet, DevnetConfig};
+use aolink_solana_devnet::{Devnet, DevnetConfig, memo_call_transaction};
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_message::Message;
@@ -242,23 +242,9 @@ async fn a_memo_naming_the_gateway_as_an_extra_key_is_listed_under_the_gateway()
         .await
         .unwrap();
     let gateway = Pubkey::new_unique();
-    let memo_program: Pubkey = "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"
-        .parse()
-        .unwrap();
     let text = r#"aolink:v1:{"process":"x","action":"Ping"}"#;
-    let memo = solana_instruction::Instruction::new_with_bytes(
-        memo_program,
-        text.as_bytes(),
-        vec![solana_instruction::AccountMeta::new_readonly(
-            sender.pubkey(),
-            true,
-        )],
-    );
     let blockhash = client.get_latest_blockhash().await.unwrap();
-    let mut message = Message::new_with_blockhash(&[memo], Some(&sender.pubkey()), &blockhash);
-    message.account_keys.push(gateway);
-    message.header.num_readonly_unsigned_accounts += 1;
-    let tx = Transaction::new(&[&sender], message, blockhash);
+    let tx = memo_call_transaction(&sender, &gateway, text, blockhash);
     let signature = client.send_and_confirm_transaction(&tx).await.unwrap();
     let listed = client
         .get_signatures_for_address_with_config(
