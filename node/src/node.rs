@@ -99,6 +99,19 @@ struct Inner {
     /// What the node's components (chain adapters) last reported of themselves, by name, for
     /// operators (`GET /status`). In memory only: it describes the running process.
     statuses: Mutex<BTreeMap<String, ChainStatus>>,
+    /// Chain calls a mirror forwarded to processes this node does not have, since start.
+    unrouted: Mutex<UnroutedCalls>,
+}
+
+/// Calls from a chain (a mirror's message with `Chain-Tx`) to a process this node does not
+/// have: the dApp's call reaches nothing, so operators see it in `GET /status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnroutedCalls {
+    /// How many since start.
+    pub count: u64,
+    /// The last one: its chain transaction, the process it named and why it was not scheduled.
+    pub last: Option<String>,
 }
 
 /// The embedded AO node. Cheap to clone; clones share everything.
@@ -151,6 +164,7 @@ impl Node {
                 unrunnable: Mutex::new(HashSet::new()),
                 due: Mutex::new(None),
                 statuses: Mutex::new(BTreeMap::new()),
+                unrouted: Mutex::new(UnroutedCalls::default()),
             }),
         })
     }
@@ -224,6 +238,15 @@ impl Node {
     pub fn statuses(&self) -> BTreeMap<String, ChainStatus> {
         self.inner
             .statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The chain calls forwarded to processes this node does not have, since start.
+    pub fn unrouted_calls(&self) -> UnroutedCalls {
+        self.inner
+            .unrouted
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -744,8 +767,21 @@ impl Node {
                 }
                 Ok(_) => {}
                 Err(e @ (ScheduleError::UnknownProcess(_) | ScheduleError::Rejected { .. })) => {
-                    // Not a process of this node: the relayer delivers remote targets.
-                    tracing::info!(process = pid_b64, target = ?item.target.map(|t| b64url_encode(&t)), reason = %e, "outbox message not scheduled here");
+                    let target = item.target.map(|t| b64url_encode(&t)).unwrap_or_default();
+                    if let Some(tx) = item.tag("Chain-Tx") {
+                        // A dApp's call names a process this node does not have.
+                        tracing::warn!(process = pid_b64, %target, tx, reason = %e, "chain call reaches no process here");
+                        let mut unrouted = self
+                            .inner
+                            .unrouted
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner());
+                        unrouted.count += 1;
+                        unrouted.last = Some(format!("{tx} -> {target}: {e}"));
+                    } else {
+                        // Not a process of this node: the relayer delivers remote targets.
+                        tracing::info!(process = pid_b64, %target, reason = %e, "outbox message not scheduled here");
+                    }
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::ans104::{DataItem, Ed25519Signer, Tag};
+use crate::ans104::{DataItem, Ed25519Signer, Tag, b64url_decode_32};
+use crate::ao::AoTags;
+use crate::chain::MIRROR_DEVICE;
 
 /// A chain's id as the status reports it: a number on EVM chains, a name elsewhere.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +46,9 @@ pub struct ContractStatus {
     pub delivered_through: Option<u64>,
     /// How many blocks that is behind the chain's head under the finality policy.
     pub behind: Option<u64>,
+    /// What was read and not delivered, where the family reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed_over: Option<PassedOver>,
 }
 
 /// What a chain adapter reports about itself (`GET /status`, `GET /metrics`).
@@ -108,6 +113,25 @@ impl ChainStatus {
     }
 }
 
+/// Counts a chain adapter keeps of what it read and did not deliver, since start: each says
+/// why (a transaction that failed on chain, one that named the gateway without a call, a call
+/// that is not well formed), so an operator sees that a dApp's call reached nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PassedOver {
+    /// Transactions that failed on chain.
+    pub failed_transactions: u64,
+    /// Transactions that name the gateway but hold no call (a memo without the prefix).
+    pub without_calls: u64,
+    /// Calls that are not well formed.
+    pub malformed_calls: u64,
+    /// Signatures the RPC listed late, after newer ones had been read (found by re-listing).
+    pub found_late: u64,
+    /// The last one passed over: its transaction and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<String>,
+}
+
 /// A sink that failed to store what an adapter sent; nothing of the item (or cursor write) that
 /// failed was stored.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -166,6 +190,145 @@ pub trait ChainSink: Clone + Send + Sync + 'static {
 
     /// Publishes the adapter's status under `component` (e.g. `ethereum/1`).
     fn report_status(&self, component: &str, status: &ChainStatus);
+}
+
+/// RPC URLs as written in a chain's configuration section: one, or a list in order of
+/// preference.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RpcSetting {
+    /// One URL.
+    One(String),
+    /// Several URLs, the first preferred.
+    Many(Vec<String>),
+}
+
+impl RpcSetting {
+    /// The URLs in order of preference, each with its field name (`rpc` or `rpc[i]`), checked:
+    /// at least one, each an `http(s)` URL, none twice. `section` names the section
+    /// (`ethereum[0]`) in errors.
+    pub fn checked(&self, section: &str) -> Result<Vec<(String, url::Url)>, ConfigError> {
+        let err = |field: &str, reason: String| ConfigError {
+            field: format!("{section}.{field}"),
+            reason,
+        };
+        let listed: Vec<(String, &String)> = match self {
+            RpcSetting::One(url) => vec![("rpc".into(), url)],
+            RpcSetting::Many(urls) => urls
+                .iter()
+                .enumerate()
+                .map(|(i, url)| (format!("rpc[{i}]"), url))
+                .collect(),
+        };
+        if listed.is_empty() {
+            return Err(err("rpc", "no RPC URL".into()));
+        }
+        let mut urls: Vec<(String, url::Url)> = Vec::new();
+        for (field, text) in listed {
+            let url = url::Url::parse(text)
+                .map_err(|e| err(&field, format!("{text:?} is not a URL: {e}")))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(err(&field, format!("{text:?} is not an http(s) URL")));
+            }
+            if urls.iter().any(|(_, u)| *u == url) {
+                return Err(err(&field, format!("{text:?} is listed twice")));
+            }
+            urls.push((field, url));
+        }
+        Ok(urls)
+    }
+}
+
+/// `url` as scheme://host[:port], without path, query or credentials: how logs and the status
+/// name an RPC, since paths and queries often carry API keys.
+pub fn shown_url(url: &url::Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{}://{host}:{port}", url.scheme()),
+        (Some(host), None) => format!("{}://{host}", url.scheme()),
+        _ => url.scheme().to_string(),
+    }
+}
+
+/// Whether `value` is a mirror's `Subscribe` entry: `<Event>:<process id>` or `*:<process id>`.
+pub fn is_subscription(value: &str) -> bool {
+    value.rsplit_once(':').is_some_and(|(event, pid)| {
+        !event.is_empty() && b64url_decode_32(pid, "process id").is_ok()
+    })
+}
+
+/// What a mirror process is spawned with: the chain and contract it mirrors, from where, and
+/// who may feed it.
+#[derive(Clone, Debug)]
+pub struct MirrorSpawn<'a> {
+    /// The chain (`1`, `solana:devnet`).
+    pub chain_id: &'a str,
+    /// The contract (or gateway address), as the family writes it.
+    pub contract: &'a str,
+    /// The first block (slot) it mirrors.
+    pub start_block: u64,
+    /// The adapter key's address: the only sender of its events.
+    pub authority: String,
+    /// Its `Subscribe` tags.
+    pub subscribe: &'a [String],
+    /// Its `Reorg-Window` in blocks, when not the mirror's default.
+    pub reorg_window: Option<u64>,
+}
+
+impl MirrorSpawn<'_> {
+    /// The spawn's tags, in the order that makes its id (so an unchanged mirror keeps it).
+    pub fn tags(&self) -> Vec<Tag> {
+        let mut tags = AoTags::process()
+            .with("Device", MIRROR_DEVICE)
+            .with(
+                "Name",
+                format!("mirror {} on {}", self.contract, self.chain_id),
+            )
+            .with("Chain-Id", self.chain_id)
+            .with("Contract", self.contract)
+            .with("Start-Block", self.start_block.to_string())
+            .with("Authority", self.authority.clone());
+        if let Some(window) = self.reorg_window {
+            tags = tags.with("Reorg-Window", window.to_string());
+        }
+        tags.with_each("Subscribe", self.subscribe.iter().cloned())
+            .build()
+    }
+}
+
+/// The mirror process of a watched contract: the id kept under `key`, or, the first time,
+/// a node-signed spawn with `spawn`'s tags (its id kept under `key` in the same batch). Later
+/// starts reuse the id, so changing a contract's `subscribe` list afterwards takes a
+/// `Subscribe` message, not a new mirror. Also says whether it was spawned now.
+pub async fn ensure_mirror<S: ChainSink>(
+    sink: &S,
+    key: String,
+    spawn: MirrorSpawn<'_>,
+) -> Result<([u8; 32], bool), StartError> {
+    let spawn_error = |reason: String| StartError::Spawn {
+        contract: spawn.contract.to_string(),
+        reason,
+    };
+    if let Some(raw) = sink.cursor(&key).map_err(|e| spawn_error(e.to_string()))? {
+        let pid = raw
+            .as_slice()
+            .try_into()
+            .map_err(|_| spawn_error(format!("stored mirror id under {key} is corrupt")))?;
+        return Ok((pid, false));
+    }
+    let pid = sink
+        .spawn(spawn.tags(), b"mirror".to_vec(), key)
+        .await
+        .map_err(|e| spawn_error(e.to_string()))?;
+    Ok((pid, true))
+}
+
+/// The tags of an adapter's message to a mirror (`Chain-Event`, `Chain-Reorg`).
+pub fn mirror_message_tags(action: &str, chain_id: &str, contract: &str) -> Vec<Tag> {
+    AoTags::message()
+        .with("Action", action)
+        .with("Chain-Id", chain_id)
+        .with("Contract", contract)
+        .build()
 }
 
 /// A configuration section that cannot be used, naming the field (`ethereum[0].rpc`).

@@ -78,6 +78,8 @@ pub fn load(path: &Path) -> Result<Vec<ConfiguredChain>> {
     // One line per chain family.
     take::<aolink_ethereum::service::Chain>(&mut file, &mut known, &mut chains)
         .with_context(context)?;
+    take::<aolink_solana::service::Cluster>(&mut file, &mut known, &mut chains)
+        .with_context(context)?;
     if let Some(unknown) = file.keys().next() {
         bail!(
             "{}: unknown section {unknown:?} (chain families: {})",

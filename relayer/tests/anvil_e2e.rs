@@ -17,6 +17,9 @@ use aolink_node::ans104::{DataItem, Ed25519Signer, Signer};
 use aolink_node::{Node, NodeConfig};
 use aolink_testkit::*;
 use serde_json::{Value, json};
+use support::proxy::{Proxy, flaky_proxy, proxy};
+
+mod support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stakes_and_withdrawals_reach_the_bridge_ledger_with_credited_amounts() {
@@ -452,64 +455,6 @@ async fn a_dapp_send_reaches_an_aos_process_with_sender_and_chain_in_its_tags() 
     drop(anvil);
 }
 
-/// A loopback JSON-RPC proxy in front of `upstream` that answers every third call with
-/// `status` instead of forwarding it. Returns its URL and the count of refused calls.
-async fn flaky_proxy(upstream: String, status: u16) -> (String, Arc<AtomicU64>) {
-    refusing_proxy(upstream, status, |call| call % 3 == 2).await
-}
-
-/// A loopback JSON-RPC proxy in front of `upstream` that answers call number `n` (from 0)
-/// with `status` when `refuse(n)`, and forwards it otherwise. Returns its URL and the count
-/// of refused calls.
-async fn refusing_proxy(
-    upstream: String,
-    status: u16,
-    refuse: fn(u64) -> bool,
-) -> (String, Arc<AtomicU64>) {
-    use axum::body::Bytes;
-    use axum::http::{StatusCode, header};
-    use axum::response::IntoResponse;
-    let calls = Arc::new(AtomicU64::new(0));
-    let refused = Arc::new(AtomicU64::new(0));
-    let client = reqwest::Client::new();
-    let state = (calls, refused.clone(), client, upstream);
-    let app = axum::Router::new()
-        .route(
-            "/",
-            axum::routing::post(
-                move |axum::extract::State((calls, refused, client, upstream)): axum::extract::State<(
-                    Arc<AtomicU64>,
-                    Arc<AtomicU64>,
-                    reqwest::Client,
-                    String,
-                )>,
-                 body: Bytes| async move {
-                    if refuse(calls.fetch_add(1, Ordering::SeqCst)) {
-                        refused.fetch_add(1, Ordering::SeqCst);
-                        let code = StatusCode::from_u16(status).unwrap();
-                        return (code, "refused by the flaky proxy").into_response();
-                    }
-                    let answer = client
-                        .post(&upstream)
-                        .header(header::CONTENT_TYPE, "application/json")
-                        .body(body)
-                        .send()
-                        .await
-                        .unwrap()
-                        .bytes()
-                        .await
-                        .unwrap();
-                    ([(header::CONTENT_TYPE, "application/json")], answer).into_response()
-                },
-            ),
-        )
-        .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, refused)
-}
-
 /// A node with a chain section of `aolink.toml` checked and its mirrors spawned, as the
 /// relayer starts it.
 struct Configured {
@@ -577,7 +522,7 @@ async fn ingestion_through_a_flaky_rpc_loses_nothing(status: u16) {
         sent.push(r.transaction_hash);
         mine(&provider, i % 3).await;
     }
-    let (url, refused) = flaky_proxy(anvil.endpoint_url().to_string(), status).await;
+    let Proxy { url, refused } = flaky_proxy(anvil.endpoint_url().to_string(), status).await;
     let m = mirrored(*burst.address()).await;
     let flaky = ProviderBuilder::new().connect_http(url.parse().unwrap());
     let mut config = WatcherConfig::new(
@@ -744,7 +689,15 @@ async fn when_the_first_rpc_url_goes_down_mid_backfill_the_next_carries_on_losin
         );
     }
     // The first URL serves 40 calls, then answers 503 to everything.
-    let (first, refused) = refusing_proxy(anvil.endpoint_url().to_string(), 503, |n| n >= 40).await;
+    let Proxy {
+        url: first,
+        refused,
+    } = proxy(
+        anvil.endpoint_url().to_string(),
+        Arc::new(|n| (n >= 40).then_some(503)),
+        None,
+    )
+    .await;
     let c = configured(&format!(
         "[[ethereum]]\nchain_id = 31337\nrpc = [\"{first}\", \"{}\"]\nfinality = 0\n\
          poll_interval_ms = 20\nmax_range = 2\n\
@@ -876,40 +829,21 @@ async fn log_dropping_proxy(
     let counter = dropped.clone();
     let topic0 = format!("{:#x}", events::gateway::RequestSent::SIGNATURE_HASH);
     let id_topic = format!("{:#x}", B256::from(U256::from(request)));
-    let client = reqwest::Client::new();
-    let app = axum::Router::new().route(
-        "/",
-        axum::routing::post(move |axum::Json(call): axum::Json<Value>| {
-            let (client, upstream, counter) = (client.clone(), upstream.clone(), counter.clone());
-            let (topic0, id_topic) = (topic0.clone(), id_topic.clone());
-            async move {
-                let mut answer: Value = client
-                    .post(&upstream)
-                    .json(&call)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                if call["method"] == "eth_getLogs"
-                    && counter.load(Ordering::SeqCst) < times
-                    && let Some(logs) = answer["result"].as_array_mut()
-                {
-                    let before = logs.len();
-                    logs.retain(|l| !(l["topics"][0] == topic0 && l["topics"][1] == id_topic));
-                    if logs.len() < before {
-                        counter.fetch_add(1, Ordering::SeqCst);
-                    }
-                }
-                axum::Json(answer)
+    let rewrite = move |call: &Value, mut answer: Value| {
+        if call["method"] == "eth_getLogs"
+            && counter.load(Ordering::SeqCst) < times
+            && let Some(logs) = answer["result"].as_array_mut()
+        {
+            let before = logs.len();
+            logs.retain(|l| !(l["topics"][0] == topic0 && l["topics"][1] == id_topic));
+            if logs.len() < before {
+                counter.fetch_add(1, Ordering::SeqCst);
             }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, dropped)
+        }
+        answer
+    };
+    let proxy = proxy(upstream, Arc::new(|_| None), Some(Arc::new(rewrite))).await;
+    (proxy.url, dropped)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

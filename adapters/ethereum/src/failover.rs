@@ -61,14 +61,7 @@ pub enum Probe {
     Unreachable(TransportError),
 }
 
-/// `url` as scheme://host[:port], without path, query or credentials.
-pub fn shown(url: &reqwest::Url) -> String {
-    match (url.host_str(), url.port()) {
-        (Some(host), Some(port)) => format!("{}://{host}:{port}", url.scheme()),
-        (Some(host), None) => format!("{}://{host}", url.scheme()),
-        _ => url.scheme().to_string(),
-    }
-}
+pub use aolink_primitives::adapter::shown_url as shown;
 
 impl Failover {
     /// A transport over `urls` (in order of preference) for `chain_id`, each request through

@@ -24,12 +24,11 @@ use alloy::primitives::Address;
 use alloy::providers::{Provider, ProviderBuilder, WsConnect};
 use alloy::rpc::client::RpcClient;
 use aolink_primitives::adapter::{
-    ChainAdapter, ChainId, ChainSink, ChainStatus, MirrorOf, Started, Stop,
+    ChainAdapter, ChainId, ChainSink, ChainStatus, MirrorOf, MirrorSpawn, Started, Stop,
+    ensure_mirror, is_subscription,
 };
-pub use aolink_primitives::adapter::{ConfigError, StartError};
-use aolink_primitives::ans104::{Ed25519Signer, Signer, b64url_decode_32, b64url_encode};
-use aolink_primitives::ao::AoTags;
-use aolink_primitives::chain::MIRROR_DEVICE;
+pub use aolink_primitives::adapter::{ConfigError, RpcSetting, StartError};
+use aolink_primitives::ans104::{Ed25519Signer, Signer, b64url_encode};
 use serde::Deserialize;
 use tokio::sync::Notify;
 
@@ -82,16 +81,6 @@ pub struct ContractConfig {
     pub subscribe: Vec<String>,
 }
 
-/// RPC URLs as written in the configuration: one, or a list in order of preference.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(untagged)]
-pub enum RpcSetting {
-    /// One URL.
-    One(String),
-    /// Several URLs, the first preferred.
-    Many(Vec<String>),
-}
-
 /// A finality policy as written in the configuration: a word or a number.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(untagged)]
@@ -141,29 +130,7 @@ impl ChainConfig {
             field: format!("{name}.{field}"),
             reason,
         };
-        let rpc: Vec<(String, &String)> = match &self.rpc {
-            RpcSetting::One(url) => vec![("rpc".into(), url)],
-            RpcSetting::Many(urls) => urls
-                .iter()
-                .enumerate()
-                .map(|(i, url)| (format!("rpc[{i}]"), url))
-                .collect(),
-        };
-        if rpc.is_empty() {
-            return Err(err("rpc", "no RPC URL".into()));
-        }
-        let mut rpc_urls: Vec<(String, reqwest::Url)> = Vec::new();
-        for (field, text) in rpc {
-            let url = reqwest::Url::parse(text)
-                .map_err(|e| err(&field, format!("{text:?} is not a URL: {e}")))?;
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(err(&field, format!("{text:?} is not an http(s) URL")));
-            }
-            if rpc_urls.iter().any(|(_, u)| *u == url) {
-                return Err(err(&field, format!("{text:?} is listed twice")));
-            }
-            rpc_urls.push((field, url));
-        }
+        let rpc_urls = self.rpc.checked(&name)?;
         if let Some(ws) = &self.ws {
             let url = reqwest::Url::parse(ws)
                 .map_err(|e| err("ws", format!("{ws:?} is not a URL: {e}")))?;
@@ -204,10 +171,7 @@ impl ChainConfig {
                 return Err(err(&field, format!("{address:#x} is listed twice")));
             }
             for (j, s) in c.subscribe.iter().enumerate() {
-                let ok = s.rsplit_once(':').is_some_and(|(event, pid)| {
-                    !event.is_empty() && b64url_decode_32(pid, "process id").is_ok()
-                });
-                if !ok {
+                if !is_subscription(s) {
                     return Err(err(
                         &format!("contracts[{i}].subscribe[{j}]"),
                         format!("{s:?} is not <Event>:<process id> or *:<process id>"),
@@ -248,36 +212,21 @@ pub async fn ensure_mirrors<S: ChainSink>(
 ) -> Result<Vec<Id>, StartError> {
     let mut mirrors = Vec::new();
     for (contract, address) in chain.config.contracts.iter().zip(&chain.addresses) {
-        let key = mirror_key(chain.config.chain_id, address);
-        let spawn_error = |reason: String| StartError::Spawn {
-            contract: format!("{address:#x}"),
-            reason,
+        let (chain_id, contract_text) =
+            (chain.config.chain_id.to_string(), format!("{address:#x}"));
+        let spawn = MirrorSpawn {
+            chain_id: &chain_id,
+            contract: &contract_text,
+            start_block: contract.start_block,
+            authority: adapter.address(),
+            subscribe: &contract.subscribe,
+            reorg_window: None,
         };
-        if let Some(raw) = sink.cursor(&key).map_err(|e| spawn_error(e.to_string()))? {
-            let pid: Id = raw
-                .as_slice()
-                .try_into()
-                .map_err(|_| spawn_error(format!("stored mirror id under {key} is corrupt")))?;
-            mirrors.push(pid);
-            continue;
+        let key = mirror_key(chain.config.chain_id, address);
+        let (pid, spawned) = ensure_mirror(sink, key, spawn).await?;
+        if spawned {
+            tracing::info!(chain = chain.config.chain_id, contract = %address, mirror = %b64url_encode(&pid), "spawned mirror process");
         }
-        let tags = AoTags::process()
-            .with("Device", MIRROR_DEVICE)
-            .with(
-                "Name",
-                format!("mirror {address:#x} on {}", chain.config.chain_id),
-            )
-            .with("Chain-Id", chain.config.chain_id.to_string())
-            .with("Contract", format!("{address:#x}"))
-            .with("Start-Block", contract.start_block.to_string())
-            .with("Authority", adapter.address())
-            .with_each("Subscribe", contract.subscribe.iter().cloned())
-            .build();
-        let pid = sink
-            .spawn(tags, b"mirror".to_vec(), key)
-            .await
-            .map_err(|e| spawn_error(e.to_string()))?;
-        tracing::info!(chain = chain.config.chain_id, contract = %address, mirror = %b64url_encode(&pid), "spawned mirror process");
         mirrors.push(pid);
     }
     Ok(mirrors)

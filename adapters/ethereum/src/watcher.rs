@@ -22,9 +22,10 @@ use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256};
 use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, Log};
-use aolink_primitives::adapter::{ChainId, ChainSink, ChainStatus, ContractStatus, CursorWrite};
+use aolink_primitives::adapter::{
+    ChainId, ChainSink, ChainStatus, ContractStatus, CursorWrite, mirror_message_tags,
+};
 use aolink_primitives::ans104::{DataItem, Ed25519Signer, b64url_encode};
-use aolink_primitives::ao::AoTags;
 use aolink_primitives::chain::{ChainEvent, ChainEventBatch, ChainHead, ChainReorg};
 use serde::{Deserialize, Serialize};
 
@@ -288,6 +289,7 @@ impl<P: Provider, S: ChainSink> Watcher<P, S> {
                         .head
                         .zip(through)
                         .map(|(h, t)| h.saturating_sub(t)),
+                    passed_over: None,
                 }
             })
             .collect();
@@ -710,11 +712,11 @@ impl ItemBuilder {
         action: &str,
         data: Vec<u8>,
     ) -> Result<DataItem, WatchError> {
-        let tags = AoTags::message()
-            .with("Action", action)
-            .with("Chain-Id", self.chain_id.to_string())
-            .with("Contract", format!("{:#x}", contract.address))
-            .build();
+        let tags = mirror_message_tags(
+            action,
+            &self.chain_id.to_string(),
+            &format!("{:#x}", contract.address),
+        );
         DataItem::sign(
             self.signer.as_ref(),
             Some(contract.mirror),

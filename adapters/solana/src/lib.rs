@@ -1,6 +1,7 @@
-//! aolink's Solana adapter. So far: the gateway convention ([`memo`]), by which a Solana dApp
-//! calls an AO process without an on-chain program of its own; the watcher that pages a
-//! gateway's signatures into Chain-Events is the next step (issue 12).
+//! aolink's Solana adapter: the gateway convention ([`memo`]), by which a Solana dApp calls an
+//! AO process without an on-chain program of its own, and the watcher ([`watcher`]) that reads
+//! each configured gateway's transactions into Chain-Events for its mirror process, started by
+//! the relayer as the `solana` chain family ([`service::Cluster`]).
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
@@ -8,7 +9,11 @@
 )]
 
 pub mod cluster;
+pub mod failover;
 pub mod memo;
+pub mod service;
+pub mod transaction;
+pub mod watcher;
 
 /// The chain family this adapter serves: its configuration section and status `kind`.
 pub const FAMILY: &str = "solana";

@@ -22,7 +22,7 @@ use super::AppState;
 pub(crate) async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        render(&as_values(s.node.statuses())),
+        render(&as_values(s.node.statuses()), s.node.unrouted_calls().count),
     )
 }
 
@@ -38,8 +38,16 @@ fn as_values<T: serde::Serialize>(statuses: BTreeMap<String, T>) -> BTreeMap<Str
 type Sample = (String, Vec<(&'static str, String)>, f64);
 
 /// The text exposition of `statuses`, metrics sorted by name, each with one `# TYPE` line.
-pub(crate) fn render(statuses: &BTreeMap<String, Value>) -> String {
-    let mut samples: Vec<Sample> = vec![("aolink_up".into(), Vec::new(), 1.0)];
+/// `unrouted` is the count of chain calls to processes the node does not have.
+pub(crate) fn render(statuses: &BTreeMap<String, Value>, unrouted: u64) -> String {
+    let mut samples: Vec<Sample> = vec![
+        ("aolink_up".into(), Vec::new(), 1.0),
+        (
+            "aolink_unrouted_chain_calls".into(),
+            Vec::new(),
+            unrouted as f64,
+        ),
+    ];
     for (component, report) in statuses {
         let kind = report["kind"].as_str().unwrap_or("component");
         let Some(fields) = report.as_object() else {
@@ -138,7 +146,7 @@ mod tests {
             }),
         );
         statuses.insert("odd\"one".to_string(), json!({"up": false}));
-        let text = render(&statuses);
+        let text = render(&statuses, 0);
         for line in [
             "# TYPE aolink_up gauge\naolink_up 1\n",
             "aolink_ethereum_chain_id{component=\"ethereum/1\"} 1\n",

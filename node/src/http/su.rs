@@ -36,7 +36,12 @@ pub(crate) async fn health(State(s): State<AppState>) -> Json<Value> {
 pub(crate) async fn status(State(s): State<AppState>) -> Json<Value> {
     let components = s.node.statuses();
     let healthy = components.values().all(|c| c.healthy);
-    Json(json!({ "address": s.node.address(), "healthy": healthy, "components": components }))
+    Json(json!({
+        "address": s.node.address(),
+        "healthy": healthy,
+        "components": components,
+        "unroutedChainCalls": s.node.unrouted_calls(),
+    }))
 }
 
 /// `GET /timestamp`: current time and local block height (12 digits, as the SU pads it).
