@@ -1,8 +1,8 @@
 // Shared harness for aolink's end-to-end JS tests: starts the node binary and installs the fetch
 // wrapper aoconnect needs.
 //
-// - startNode(): runs `$AOLINK_BIN node --data-dir <fresh tmp dir> --listen 127.0.0.1:0` and waits
-//   (bounded) for `aolink node listening on http://127.0.0.1:<PORT>` and `node address: <43 chars>`.
+// - startNode(): runs `$AOLINK_BIN node --data-dir <fresh tmp dir> --listen 127.0.0.1:0 [args…]` and
+//   waits (bounded) for `aolink node listening on http://127.0.0.1:<PORT>` and `node address: <43 chars>`.
 // - installFetchHarness(): must run BEFORE @permaweb/aoconnect is imported (ao-protocol.md A1):
 //   @permaweb/ao-scheduler-utils captures `fetch` and reads `process.env.GRAPHQL_URL` at import
 //   time, and locate() always asks `https://su-router.ao-testnet.xyz?process-id=<pid>` first with
@@ -34,10 +34,11 @@ export function isLoopback(hostname) {
 }
 
 /**
- * Starts the node. Resolves {base, address, stop(), output()} once it has printed its URL and
- * address; rejects (with its output) if it exits first or is not ready in time.
+ * Starts the node (`args` are added to its command line, e.g. `['--config', file]`). Resolves
+ * {base, address, stop(), output()} once it has printed its URL and address; rejects (with its
+ * output) if it exits first or is not ready in time.
  */
-export function startNode({ prefix = 'aolink-js-' } = {}) {
+export function startNode({ prefix = 'aolink-js-', args: extraArgs = [] } = {}) {
   const bin = process.env.AOLINK_BIN
   if (!bin) {
     return Promise.reject(
@@ -45,7 +46,7 @@ export function startNode({ prefix = 'aolink-js-' } = {}) {
     )
   }
   const dataDir = mkdtempSync(join(tmpdir(), prefix))
-  const args = ['node', '--data-dir', dataDir, '--listen', '127.0.0.1:0']
+  const args = ['node', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extraArgs]
   const child = spawnChild(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
