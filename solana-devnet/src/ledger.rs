@@ -12,9 +12,11 @@ use std::collections::{HashMap, VecDeque};
 use litesvm::LiteSVM;
 use litesvm::types::{FailedTransactionMetadata, TransactionMetadata};
 use solana_hash::Hash;
+use solana_keypair::Keypair;
 use solana_message::VersionedMessage;
 use solana_pubkey::Pubkey;
 use solana_signature::Signature;
+use solana_signer::Signer;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
 
@@ -132,6 +134,8 @@ pub struct Ledger {
     by_address: HashMap<Pubkey, Vec<usize>>,
     /// When the slot being filled was opened (Unix seconds).
     slot_time: i64,
+    /// The cluster's identity: fresh for every ledger, so a node's data directory from an
+    /// earlier devnet (whose signatures this one never had) is refused as another cluster.
     genesis: Hash,
 }
 
@@ -150,7 +154,8 @@ impl Ledger {
             .with_blockhash_check(false)
             .with_transaction_history(64);
         crate::relay::load(&mut svm);
-        let genesis = svm.latest_blockhash();
+        let first_blockhash = svm.latest_blockhash();
+        let genesis = Hash::new_from_array(Keypair::new().pubkey().to_bytes());
         let mut ledger = Ledger {
             svm,
             slot: 0,
@@ -158,7 +163,7 @@ impl Ledger {
                 confirmed: lag.confirmed,
                 finalized: lag.finalized.max(lag.confirmed),
             },
-            recent: VecDeque::from([(genesis, 0)]),
+            recent: VecDeque::from([(first_blockhash, 0)]),
             landed: HashMap::new(),
             order: Vec::new(),
             by_address: HashMap::new(),
@@ -220,7 +225,7 @@ impl Ledger {
             .find(|(_, slot)| *slot <= at)
             .or(self.recent.front())
             .map(|(hash, slot)| (*hash, slot + BLOCKHASH_VALIDITY))
-            .unwrap_or((self.genesis, BLOCKHASH_VALIDITY))
+            .unwrap_or((Hash::default(), BLOCKHASH_VALIDITY))
     }
 
     /// Whether `hash` may still be used by a transaction landing now.

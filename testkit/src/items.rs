@@ -27,13 +27,23 @@ pub fn item_with_data(
 
 /// A mirror process of `contract` on chain 31337, fed by `adapter`.
 pub fn mirror_item(owner: &Ed25519Signer, adapter: &Ed25519Signer, contract: &str) -> DataItem {
+    mirror_item_on(owner, adapter, "31337", contract)
+}
+
+/// A mirror process of `contract` on chain `chain_id`, fed by `adapter`.
+pub fn mirror_item_on(
+    owner: &Ed25519Signer,
+    adapter: &Ed25519Signer,
+    chain_id: &str,
+    contract: &str,
+) -> DataItem {
     item(
         owner,
         None,
         &[
             ("Type", "Process"),
             ("Device", "mirror@1.0"),
-            ("Chain-Id", "31337"),
+            ("Chain-Id", chain_id),
             ("Contract", contract),
             ("Authority", &adapter.address()),
         ],

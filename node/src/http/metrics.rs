@@ -5,7 +5,8 @@
 //! its fields: each number or boolean field `f` of component `c` becomes
 //! `aolink_<kind>_<f>{component="c"}` (camelCase turned into snake_case, booleans 0 or 1), and
 //! each object in an array field `a` that has an `address` becomes
-//! `aolink_<kind>_<a>_<f>{component="c",address="…"}`. `kind` is the report's `kind` field
+//! `aolink_<kind>_<a>_<f>{component="c",address="…"}` (and an object field `o` of it,
+//! `aolink_<kind>_<a>_<o>_<f>{…}`). `kind` is the report's `kind` field
 //! (`component` when it has none). Strings and nulls are left out.
 
 use std::collections::BTreeMap;
@@ -62,13 +63,22 @@ pub(crate) fn render(statuses: &BTreeMap<String, Value>, unrouted: u64) -> Strin
                     let Some(address) = item["address"].as_str() else {
                         continue;
                     };
+                    let labels = vec![
+                        ("component", component.clone()),
+                        ("address", address.to_string()),
+                    ];
                     for (inner, v) in item.as_object().into_iter().flatten() {
+                        let inner_name = format!("{name}_{}", snake(inner));
                         if let Some(v) = number(v) {
-                            let labels = vec![
-                                ("component", component.clone()),
-                                ("address", address.to_string()),
-                            ];
-                            samples.push((format!("{name}_{}", snake(inner)), labels, v));
+                            samples.push((inner_name, labels.clone(), v));
+                        } else if let Value::Object(counts) = v {
+                            // One level deeper (a contract's `passedOver` counts).
+                            for (leaf, v) in counts {
+                                if let Some(v) = number(v) {
+                                    let leaf_name = format!("{inner_name}_{}", snake(leaf));
+                                    samples.push((leaf_name, labels.clone(), v));
+                                }
+                            }
                         }
                     }
                 }
@@ -146,7 +156,14 @@ mod tests {
             }),
         );
         statuses.insert("odd\"one".to_string(), json!({"up": false}));
-        let text = render(&statuses, 0);
+        statuses.insert(
+            "solana/devnet".to_string(),
+            json!({
+                "kind": "solana", "healthy": true,
+                "contracts": [{"address": "Gw", "passedOver": {"failedTransactions": 2, "last": "x"}}],
+            }),
+        );
+        let text = render(&statuses, 3);
         for line in [
             "# TYPE aolink_up gauge\naolink_up 1\n",
             "aolink_ethereum_chain_id{component=\"ethereum/1\"} 1\n",
@@ -156,6 +173,8 @@ mod tests {
             "aolink_ethereum_contracts_behind{component=\"ethereum/1\",address=\"0xab\"} 10\n",
             "aolink_ethereum_contracts_delivered_through{component=\"ethereum/1\",address=\"0xab\"} 90\n",
             "aolink_component_up{component=\"odd\\\"one\"} 0\n",
+            "aolink_solana_contracts_passed_over_failed_transactions{component=\"solana/devnet\",address=\"Gw\"} 2\n",
+            "aolink_unrouted_chain_calls 3\n",
         ] {
             assert!(text.contains(line), "{line:?} not in\n{text}");
         }

@@ -173,3 +173,30 @@ pub fn printed_mirror(printed: &[String], chain: &str) -> String {
         .trim()
         .to_string()
 }
+
+/// The Solana cluster a test runs against: a real validator at `SOLANA_RPC_URL` when that is
+/// set (`scripts/solana-test-validator run`), else a local devnet closing a slot every 10 ms.
+pub struct SolanaCluster {
+    pub url: String,
+    /// The local devnet, when there is one.
+    pub devnet: Option<aolink_solana_devnet::Devnet>,
+}
+
+pub async fn solana_cluster() -> SolanaCluster {
+    if let Ok(url) = std::env::var("SOLANA_RPC_URL")
+        && !url.is_empty()
+    {
+        eprintln!("Solana tests against SOLANA_RPC_URL={url}");
+        return SolanaCluster { url, devnet: None };
+    }
+    let devnet = aolink_solana_devnet::Devnet::start(aolink_solana_devnet::DevnetConfig {
+        slot_interval: Some(Duration::from_millis(10)),
+        ..Default::default()
+    })
+    .await
+    .expect("start the Solana devnet");
+    SolanaCluster {
+        url: devnet.url.clone(),
+        devnet: Some(devnet),
+    }
+}
