@@ -256,6 +256,21 @@ pub fn is_subscription(value: &str) -> bool {
     })
 }
 
+/// Checks a watched contract's `subscribe` list, written at `field`
+/// (`ethereum[0].contracts[1].subscribe`); an error names the entry.
+pub fn check_subscriptions(field: &str, subscribe: &[String]) -> Result<(), ConfigError> {
+    match subscribe.iter().position(|s| !is_subscription(s)) {
+        None => Ok(()),
+        Some(j) => Err(ConfigError {
+            field: format!("{field}[{j}]"),
+            reason: format!(
+                "{:?} is not <Event>:<process id> or *:<process id>",
+                subscribe[j]
+            ),
+        }),
+    }
+}
+
 /// What a mirror process is spawned with: the chain and contract it mirrors, from where, and
 /// who may feed it.
 #[derive(Clone, Debug)]

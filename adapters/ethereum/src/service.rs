@@ -25,7 +25,7 @@ use alloy::providers::{Provider, ProviderBuilder, WsConnect};
 use alloy::rpc::client::RpcClient;
 use aolink_primitives::adapter::{
     ChainAdapter, ChainId, ChainSink, ChainStatus, MirrorOf, MirrorSpawn, Started, Stop,
-    ensure_mirror, is_subscription,
+    check_subscriptions, ensure_mirror,
 };
 pub use aolink_primitives::adapter::{ConfigError, RpcSetting, StartError};
 use aolink_primitives::ans104::{Ed25519Signer, Signer, b64url_encode};
@@ -170,14 +170,7 @@ impl ChainConfig {
             if !seen.insert(address) {
                 return Err(err(&field, format!("{address:#x} is listed twice")));
             }
-            for (j, s) in c.subscribe.iter().enumerate() {
-                if !is_subscription(s) {
-                    return Err(err(
-                        &format!("contracts[{i}].subscribe[{j}]"),
-                        format!("{s:?} is not <Event>:<process id> or *:<process id>"),
-                    ));
-                }
-            }
+            check_subscriptions(&format!("{name}.contracts[{i}].subscribe"), &c.subscribe)?;
             addresses.push(address);
         }
         Ok(Chain {

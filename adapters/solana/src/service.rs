@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use aolink_primitives::adapter::{
     ChainAdapter, ChainId, ChainSink, ChainStatus, MirrorOf, MirrorSpawn, RpcSetting, Started,
-    Stop, ensure_mirror, is_subscription, shown_url,
+    Stop, check_subscriptions, ensure_mirror, shown_url,
 };
 pub use aolink_primitives::adapter::{ConfigError, StartError};
 use aolink_primitives::ans104::{Ed25519Signer, Signer, b64url_encode};
@@ -197,14 +197,7 @@ impl ClusterConfig {
             if !seen.insert(address) {
                 return Err(err(&field, format!("{address} is listed twice")));
             }
-            for (j, s) in g.subscribe.iter().enumerate() {
-                if !is_subscription(s) {
-                    return Err(err(
-                        &format!("gateways[{i}].subscribe[{j}]"),
-                        format!("{s:?} is not <Event>:<process id> or *:<process id>"),
-                    ));
-                }
-            }
+            check_subscriptions(&format!("{name}.gateways[{i}].subscribe"), &g.subscribe)?;
             addresses.push(address);
         }
         Ok(Cluster {

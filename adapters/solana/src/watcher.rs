@@ -240,6 +240,14 @@ struct Listing {
     failed: BTreeSet<String>,
 }
 
+/// What a walk found: the listing to deliver, the pages above it left for later (by their
+/// `before`, the nearest last) and how many signatures it found late.
+struct Walked {
+    listing: Listing,
+    markers: Vec<Option<Signature>>,
+    late: usize,
+}
+
 /// What one transaction held for the gateway.
 enum Outcome {
     Calls(Vec<ChainEvent>),
@@ -492,51 +500,76 @@ impl<S: ChainSink> Watcher<S> {
     async fn step(&mut self, g: usize, head: u64) -> Result<(usize, usize, bool), WatchError> {
         let gateway = self.config.gateways[g].clone();
         let cursor = self.cursor(&gateway)?;
-        let gap = |reason: String| WatchError::Gap {
-            gateway: gateway.address.to_string(),
-            reason,
-        };
         if let Some(before) = self.plans[g].pop() {
-            let Some(newest) = cursor.recent.last() else {
-                self.plans[g].clear();
+            let Some(listing) = self.planned_page(g, &gateway, &cursor, before).await? else {
                 return Ok((0, 0, false));
-            };
-            let Page {
-                listed: page,
-                failed,
-            } = self.list(&gateway, before, Some(newest)).await?;
-            // The walk saw a full page here, whose last is the newest read now.
-            let expected = self.config.page_limit - 1;
-            if page.len() > expected {
-                // More than the walk saw between these two signatures: walk again.
-                self.plans[g].clear();
-                return Ok((0, 0, false));
-            }
-            if page.len() < expected {
-                self.plans[g].clear();
-                return Err(gap(format!(
-                    "{} signatures listed below {} where the walk saw {expected}",
-                    page.len(),
-                    before.map_or_else(|| "the top".to_string(), |b| b.to_string())
-                )));
-            }
-            let mut ordered = cursor.recent.clone();
-            let known = ordered.len();
-            ordered.extend(page.into_iter().rev());
-            let is_new: Vec<bool> = (0..ordered.len()).map(|i| i >= known).collect();
-            let listing = Listing {
-                ordered,
-                is_new,
-                failed,
             };
             let (items, events) = self.deliver(g, &cursor, listing, None).await?;
             return Ok((items, events, false));
         }
+        let walked = self.walk(&gateway, &cursor).await?;
+        let caught_up = walked.markers.is_empty();
+        let through = caught_up.then_some(head);
+        let (items, events) = self.deliver(g, &cursor, walked.listing, through).await?;
+        self.seen.passed_over[g].found_late += walked.late as u64;
+        self.plans[g] = walked.markers;
+        Ok((items, events, caught_up))
+    }
 
-        // A walk from the top down to the oldest signature remembered (or the start slot).
-        // Pages above the signatures read before are left for later, by their `before`; from
-        // the page that reaches them down, the listing is gathered whole, to check it against
-        // what was read.
+    /// The next page of a backlog a walk left for later, the one below `before`: exactly
+    /// what the walk saw there, or `None` when more has come (the next poll walks again).
+    async fn planned_page(
+        &mut self,
+        g: usize,
+        gateway: &WatchedGateway,
+        cursor: &Cursor,
+        before: Option<Signature>,
+    ) -> Result<Option<Listing>, WatchError> {
+        let Some(newest) = cursor.recent.last() else {
+            self.plans[g].clear();
+            return Ok(None);
+        };
+        let Page {
+            listed: page,
+            failed,
+        } = self.list(gateway, before, Some(newest)).await?;
+        // The walk saw a full page here, whose last is the newest read now.
+        let expected = self.config.page_limit - 1;
+        if page.len() > expected {
+            self.plans[g].clear();
+            return Ok(None);
+        }
+        if page.len() < expected {
+            self.plans[g].clear();
+            return Err(WatchError::Gap {
+                gateway: gateway.address.to_string(),
+                reason: format!(
+                    "{} signatures listed below {} where the walk saw {expected}",
+                    page.len(),
+                    before.map_or_else(|| "the top".to_string(), |b| b.to_string())
+                ),
+            });
+        }
+        let mut ordered = cursor.recent.clone();
+        let known = ordered.len();
+        ordered.extend(page.into_iter().rev());
+        let is_new: Vec<bool> = (0..ordered.len()).map(|i| i >= known).collect();
+        Ok(Some(Listing {
+            ordered,
+            is_new,
+            failed,
+        }))
+    }
+
+    /// Walks `gateway`'s listing from the top down to the oldest signature remembered (or
+    /// the start slot). Pages above the signatures read before are left for later, by their
+    /// `before`; from the page that reaches them down, the listing is gathered whole and
+    /// checked against what was read.
+    async fn walk(&self, gateway: &WatchedGateway, cursor: &Cursor) -> Result<Walked, WatchError> {
+        let gap = |reason: String| WatchError::Gap {
+            gateway: gateway.address.to_string(),
+            reason,
+        };
         let anchor = cursor.recent.first();
         let newest = cursor.recent.last();
         let remembered: BTreeSet<&str> =
@@ -551,7 +584,7 @@ impl<S: ChainSink> Watcher<S> {
             let Page {
                 listed: mut page,
                 failed: failed_here,
-            } = self.list(&gateway, before, anchor).await?;
+            } = self.list(gateway, before, anchor).await?;
             if let Some(expected) = &overlap
                 && page.first().map(|e| &e.signature) != Some(expected)
             {
@@ -577,7 +610,7 @@ impl<S: ChainSink> Watcher<S> {
             }
             let limit = self.config.page_limit;
             overlap = Some(page[limit - 1].signature.clone());
-            let next = Some(parse_signature(&gateway, &page[limit - 2].signature)?);
+            let next = Some(parse_signature(gateway, &page[limit - 2].signature)?);
             if reached {
                 // The last is the next page's first.
                 page.truncate(limit - 1);
@@ -590,15 +623,11 @@ impl<S: ChainSink> Watcher<S> {
         }
         // A short page means the listing ended: confirm it where nothing read before shows
         // it (an RPC may answer a page short), by asking what comes below.
-        let shown = cursor.recent.len() > 1 && reached;
-        if !shown {
-            self.confirm_end(&gateway, &gathered, before, anchor)
-                .await?;
+        if !(cursor.recent.len() > 1 && reached) {
+            self.confirm_end(gateway, &gathered, before, anchor).await?;
         }
-        let bottom = gathered;
-        let caught_up = markers.is_empty();
         let mut ordered: Vec<Listed> = anchor.cloned().into_iter().collect();
-        ordered.extend(bottom.into_iter().rev());
+        ordered.extend(gathered.into_iter().rev());
         let known: BTreeSet<&str> = cursor
             .recent
             .iter()
@@ -624,19 +653,18 @@ impl<S: ChainSink> Watcher<S> {
         if late > 0
             && let Some(anchor) = anchor
         {
-            self.check_known(&gateway, anchor).await?;
+            self.check_known(gateway, anchor).await?;
             tracing::warn!(chain = %self.config.chain_id, gateway = %gateway.address, late, "signatures the RPC left out of an earlier listing; delivering them now");
         }
-        let through = caught_up.then_some(head);
-        let listing = Listing {
-            ordered,
-            is_new,
-            failed,
-        };
-        let (items, events) = self.deliver(g, &cursor, listing, through).await?;
-        self.seen.passed_over[g].found_late += late as u64;
-        self.plans[g] = markers;
-        Ok((items, events, caught_up))
+        Ok(Walked {
+            listing: Listing {
+                ordered,
+                is_new,
+                failed,
+            },
+            markers,
+            late,
+        })
     }
 
     /// Checks that the listing of `gateway` really ends below `gathered` (fetched under
