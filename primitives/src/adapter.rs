@@ -123,7 +123,7 @@ pub struct PassedOver {
     pub failed_transactions: u64,
     /// Transactions that name the gateway but hold no call (a memo without the prefix).
     pub without_calls: u64,
-    /// Calls that are not well formed.
+    /// Transactions whose `aolink:v1:` memos are none of them a well-formed call.
     pub malformed_calls: u64,
     /// Signatures the RPC listed late, after newer ones had been read (found by re-listing).
     pub found_late: u64,
