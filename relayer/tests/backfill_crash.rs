@@ -8,24 +8,11 @@ use std::time::{Duration, Instant};
 use alloy::primitives::B256;
 use aolink_node::ans104::b64url_decode_32;
 use aolink_node::{Node, NodeConfig};
-use aolink_testkit::{
-    DevEventBurst, anvil, burst_stakes, dry, get_json, mirror_inbox, wallet_provider,
-};
+use aolink_testkit::{DevEventBurst, anvil, burst_stakes, dry, mirror_inbox, wallet_provider};
 use support::RunningNode;
 
 const EVENTS: u64 = 20_000;
 const PER_TX: u64 = 500;
-
-/// The newest slot of `pid` on a running node.
-async fn slots(client: &reqwest::Client, node: &RunningNode, pid: &str) -> u64 {
-    let latest = get_json(client, &format!("{}/{pid}/latest", node.url)).await;
-    latest["assignment"]["tags"]
-        .as_array()
-        .and_then(|tags| tags.iter().find(|t| t["name"] == "Nonce"))
-        .and_then(|t| t["value"].as_str())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 /// Every (txHash, logIndex) in the mirror's `Chain-Event` items, in slot order, read from the
 /// stopped node's store.
@@ -68,7 +55,7 @@ async fn killed_during_a_20000_event_backfill_every_event_arrives_exactly_once()
     // Kill as soon as part of the backfill is in.
     let deadline = Instant::now() + Duration::from_secs(60);
     let client = reqwest::Client::new();
-    while slots(&client, &node, &mirror).await < 3 {
+    while node.latest_slot(&client, &mirror).await < 3 {
         assert!(Instant::now() < deadline, "no progress in 60 s");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

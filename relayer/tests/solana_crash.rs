@@ -21,17 +21,6 @@ use support::RunningNode;
 
 const CALLS: usize = 5_000;
 
-/// The newest slot of `pid` on a running node.
-async fn slots(client: &reqwest::Client, node: &RunningNode, pid: &str) -> u64 {
-    let latest = get_json(client, &format!("{}/{pid}/latest", node.url)).await;
-    latest["assignment"]["tags"]
-        .as_array()
-        .and_then(|tags| tags.iter().find(|t| t["name"] == "Nonce"))
-        .and_then(|t| t["value"].as_str())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// How many times each `Chain-Tx` reached `process`'s schedule, read from the stopped node.
 fn reached(data_dir: &std::path::Path, process: &[u8; 32]) -> BTreeMap<String, usize> {
     let node = Node::open(NodeConfig::new(data_dir)).unwrap();
@@ -135,7 +124,7 @@ async fn killed_twice_during_5000_gateway_transactions_each_call_arrives_exactly
         let (node, printed) = RunningNode::start_with(&data_dir, &args);
         mirror = support::printed_mirror(&printed, &chain_id);
         let deadline = Instant::now() + Duration::from_secs(120);
-        while slots(&http, &node, &mirror).await < at {
+        while node.latest_slot(&http, &mirror).await < at {
             assert!(Instant::now() < deadline, "no progress in 120 s");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -160,7 +149,7 @@ async fn killed_twice_during_5000_gateway_transactions_each_call_arrives_exactly
     );
     let deadline = Instant::now() + Duration::from_secs(300);
     // The spawn is slot 0, the calls come after it.
-    while slots(&http, &node, &pid).await < CALLS as u64 {
+    while node.latest_slot(&http, &pid).await < CALLS as u64 {
         assert!(
             Instant::now() < deadline,
             "not every call reached the process in 300 s"

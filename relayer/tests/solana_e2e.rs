@@ -373,15 +373,45 @@ async fn send_calls(
     signatures
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_rpc_failing_a_third_of_its_calls_beside_a_dead_one_delays_but_loses_nothing() {
+/// The process the backlog's calls name (it need not exist: the mirror's inbox is read).
+const COUNTER: &str = "CountCountCountCountCountCountCountCount000";
+
+/// A cluster whose fresh gateway has `n` calls from a funded sender waiting to be read.
+struct Backlog {
+    devnet: support::SolanaCluster,
+    client: RpcClient,
+    genesis: String,
+    gateway: Pubkey,
+    sender: Keypair,
+    sent: Vec<String>,
+}
+
+async fn backlog(n: usize) -> Backlog {
     let devnet = solana_cluster().await;
     let client = RpcClient::new_with_commitment(devnet.url.clone(), CommitmentConfig::confirmed());
     let genesis = client.get_genesis_hash().await.unwrap().to_string();
     let gateway = Pubkey::new_unique();
     let sender = funded(&client).await;
-    let process = "CountCountCountCountCountCountCountCount000";
-    let sent = send_calls(&client, &sender, &gateway, process, 150).await;
+    let sent = send_calls(&client, &sender, &gateway, COUNTER, n).await;
+    Backlog {
+        devnet,
+        client,
+        genesis,
+        gateway,
+        sender,
+        sent,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rpc_failing_a_third_of_its_calls_beside_a_dead_one_delays_but_loses_nothing() {
+    let Backlog {
+        devnet,
+        genesis,
+        gateway,
+        sent,
+        ..
+    } = backlog(150).await;
     // Every third call answered 429, every third after it 500, so a third of all fail.
     let flaky: Proxy = proxy(
         devnet.url.clone(),
@@ -419,13 +449,14 @@ async fn an_rpc_failing_a_third_of_its_calls_beside_a_dead_one_delays_but_loses_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_with_holes_is_read_again_until_whole_and_a_late_signature_arrives_once() {
-    let devnet = solana_cluster().await;
-    let client = RpcClient::new_with_commitment(devnet.url.clone(), CommitmentConfig::confirmed());
-    let genesis = client.get_genesis_hash().await.unwrap().to_string();
-    let gateway = Pubkey::new_unique();
-    let sender = funded(&client).await;
-    let process = "CountCountCountCountCountCountCountCount000";
-    let mut sent = send_calls(&client, &sender, &gateway, process, 120).await;
+    let Backlog {
+        devnet,
+        client,
+        genesis,
+        gateway,
+        sender,
+        mut sent,
+    } = backlog(120).await;
     // The signature to leave out of the listings that hold it, and how many more times.
     let hiding = Arc::new(std::sync::Mutex::new((sent[50].clone(), 8u64)));
     let hidden = Arc::new(AtomicU64::new(0));
@@ -468,7 +499,7 @@ async fn a_listing_with_holes_is_read_again_until_whole_and_a_late_signature_arr
 
     // Once caught up, a call left out of twenty listings while newer ones are read: the
     // re-listing of the signatures read before finds it.
-    let more = send_calls(&client, &sender, &gateway, process, 10).await;
+    let more = send_calls(&client, &sender, &gateway, COUNTER, 10).await;
     *hiding.lock().unwrap() = (more[4].clone(), 20);
     sent.extend(more);
     c.wait_for("130 calls mirrored", |events| events.len() >= 130)

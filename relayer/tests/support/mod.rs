@@ -100,6 +100,17 @@ impl RunningNode {
         (node, printed)
     }
 
+    /// The newest slot (`Nonce`) of `pid`'s schedule, 0 before any.
+    pub async fn latest_slot(&self, client: &reqwest::Client, pid: &str) -> u64 {
+        let latest = aolink_testkit::get_json(client, &format!("{}/{pid}/latest", self.url)).await;
+        latest["assignment"]["tags"]
+            .as_array()
+            .and_then(|tags| tags.iter().find(|t| t["name"] == "Nonce"))
+            .and_then(|t| t["value"].as_str())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// SIGKILL, no chance to flush anything.
     pub fn kill9(mut self) {
         self.child.kill().expect("kill -9");
