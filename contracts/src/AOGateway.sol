@@ -6,19 +6,34 @@ interface IAOCallback {
     function onAOResult(uint256 requestId, bytes32 process, bytes calldata data) external;
 }
 
-/// @notice The gateway between Ethereum dApps and AO processes.
+/// @notice The gateway between Ethereum dApps and AO processes (answer format version 2).
 ///
-/// `send` records a request and emits `RequestSent`; the relayer turns it into an AO message to
-/// `process`. `deliver` brings the process's answer back: it needs signatures from at least
-/// `threshold` distinct members of the signer set of `epoch`, over the EIP-712 message
+/// `send` records a request (the calling dApp and the process it names) and emits
+/// `RequestSent`; the relayer turns it into an AO message to `process`. `deliver` brings the
+/// process's answer back: it needs signatures from at least `threshold` distinct members of the
+/// signer set of `epoch`, over the EIP-712 message
 ///
-///     Result(uint256 requestId,bytes32 process,address target,bytes data,uint64 epoch)
+///     Answer(uint256 requestId,bytes32 process,address target,bytes data,bytes32 tagsHash,uint64 epoch)
 ///
-/// in the domain {name: "AOGateway", version: "1", chainId, verifyingContract: this}
-/// (`data` hashed with keccak256, as EIP-712 does for `bytes`). Signatures are 65 bytes
-/// (r ‖ s ‖ v), low-s, ordered by strictly increasing signer address so none counts twice.
+/// in the domain
 ///
-/// Rotation: the owner installs a new set as epoch + 1; results signed by the previous set stay
+///     EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)
+///     {name: "AOGateway", version: "2", chainId: block.chainid, verifyingContract: this}
+///
+/// `data` is hashed with keccak256, as EIP-712 does for `bytes`. `process` and `target` are not
+/// arguments of `deliver`: the gateway takes them from its own record of the request (the
+/// process `send` named and the dApp that called it), so an answer signed for another process
+/// or another target does not verify. `tagsHash` is opaque to the gateway and passed by the
+/// relayer: keccak256(abi.encode(string[] names, string[] values)) over the answering AO
+/// message's own tags; signing it binds the answer to those tags.
+///
+/// Signatures are 65 bytes (r ‖ s ‖ v), low-s, v 27 or 28, ordered by strictly increasing
+/// signer address so none counts twice. Every signature must recover to a member of the
+/// epoch's set: one that does not (an outsider's key, or a payload changed after signing)
+/// reverts the whole delivery with "AOGateway: not a signer of the epoch" rather than being
+/// skipped. `delivered(requestId)` tells a relayer whether an answer is already recorded.
+///
+/// Rotation: the owner installs a new set as epoch + 1; answers signed by the previous set stay
 /// valid for `overlap` seconds so that none in flight is stranded. A request is answered once:
 /// a second `deliver` reverts whatever it carries. The dApp's callback runs with the gas left;
 /// if it fails the answer is still recorded (so it cannot be replaced) and anyone may retry the
@@ -45,8 +60,9 @@ contract AOGateway {
     event ResultDelivered(uint256 indexed requestId, bytes32 indexed process, bool callbackOk);
     event SignerSetRotated(uint64 indexed epoch, address[] signers, uint256 threshold, uint64 previousValidUntil);
 
-    bytes32 public constant RESULT_TYPEHASH =
-        keccak256("Result(uint256 requestId,bytes32 process,address target,bytes data,uint64 epoch)");
+    bytes32 public constant ANSWER_TYPEHASH = keccak256(
+        "Answer(uint256 requestId,bytes32 process,address target,bytes data,bytes32 tagsHash,uint64 epoch)"
+    );
     bytes32 internal constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     uint256 internal constant HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
@@ -66,16 +82,21 @@ contract AOGateway {
 
     function domainSeparator() public view returns (bytes32) {
         return keccak256(
-            abi.encode(DOMAIN_TYPEHASH, keccak256("AOGateway"), keccak256("1"), block.chainid, address(this))
+            abi.encode(DOMAIN_TYPEHASH, keccak256("AOGateway"), keccak256("2"), block.chainid, address(this))
         );
     }
 
-    function digest(uint256 requestId, bytes32 process, address target, bytes calldata data, uint64 epoch_)
-        public
-        view
-        returns (bytes32)
-    {
-        bytes32 structHash = keccak256(abi.encode(RESULT_TYPEHASH, requestId, process, target, keccak256(data), epoch_));
+    /// The EIP-712 digest the signers of `epoch_` sign for an answer to `requestId`.
+    function digest(
+        uint256 requestId,
+        bytes32 process,
+        address target,
+        bytes calldata data,
+        bytes32 tagsHash,
+        uint64 epoch_
+    ) public view returns (bytes32) {
+        bytes32 structHash =
+            keccak256(abi.encode(ANSWER_TYPEHASH, requestId, process, target, keccak256(data), tagsHash, epoch_));
         return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), structHash));
     }
 
@@ -93,25 +114,31 @@ contract AOGateway {
         emit RequestSent(requestId, msg.sender, process, action, data);
     }
 
-    function deliver(uint256 requestId, bytes calldata data, uint64 epoch_, bytes[] calldata signatures) external {
+    /// Whether `requestId` has an answer recorded (its callback succeeded or not).
+    function delivered(uint256 requestId) external view returns (bool) {
+        return status[requestId] != Status.None;
+    }
+
+    /// Records the answer `data` to `requestId` and calls the dApp back. Refused, in this order:
+    /// an unknown request, one already answered, an epoch neither current nor the previous one
+    /// within its overlap, a malformed signature, a signer outside the epoch's set, signatures
+    /// not in strictly increasing signer order, fewer than `threshold` of them.
+    function deliver(
+        uint256 requestId,
+        bytes calldata data,
+        bytes32 tagsHash,
+        uint64 epoch_,
+        bytes[] calldata signatures
+    ) external {
         Request memory request = requests[requestId];
         require(request.sender != address(0), "AOGateway: unknown request");
         require(status[requestId] == Status.None, "AOGateway: already delivered");
         SignerSet storage set = sets[epoch_];
         require(
-            epoch_ == epoch || (epoch_ + 1 == epoch && block.timestamp <= set.validUntil),
+            epoch_ == epoch || (epoch > 0 && epoch_ == epoch - 1 && block.timestamp <= set.validUntil),
             "AOGateway: signer set not current"
         );
-        bytes32 hash = digest(requestId, request.process, request.sender, data, epoch_);
-        address last = address(0);
-        uint256 valid = 0;
-        for (uint256 i = 0; i < signatures.length; i++) {
-            address signer = _recover(hash, signatures[i]);
-            require(signer > last, "AOGateway: signatures not ordered by signer");
-            last = signer;
-            if (set.isSigner[signer]) valid++;
-        }
-        require(valid >= set.threshold, "AOGateway: quorum not reached");
+        _verify(set, digest(requestId, request.process, request.sender, data, tagsHash, epoch_), signatures);
         resultHash[requestId] = keccak256(data);
         _callback(requestId, request, data);
     }
@@ -142,6 +169,19 @@ contract AOGateway {
         }
         set.threshold = threshold_;
         emit SignerSetRotated(epoch, signers, threshold_, previousValidUntil);
+    }
+
+    /// Every signature must be a member's, in strictly increasing signer order, and at least
+    /// `threshold` of them.
+    function _verify(SignerSet storage set, bytes32 hash, bytes[] calldata signatures) internal view {
+        address last = address(0);
+        for (uint256 i = 0; i < signatures.length; i++) {
+            address signer = _recover(hash, signatures[i]);
+            require(set.isSigner[signer], "AOGateway: not a signer of the epoch");
+            require(signer > last, "AOGateway: signatures not ordered by signer");
+            last = signer;
+        }
+        require(signatures.length >= set.threshold, "AOGateway: quorum not reached");
     }
 
     function _callback(uint256 requestId, Request memory request, bytes calldata data) internal {

@@ -22,9 +22,17 @@
 //! the process it names, with the event's action as `Action`, its data as the message data and
 //! `Chain-Id`, `Gateway`, `Sender`, `Request-Id` and `Chain-Tx` tags. A call cannot be taken
 //! back once delivered, so gateways are watched with a finality policy, not at the head.
+//!
+//! The called process answers with a message to the mirror carrying the call's `Reference` as
+//! `X-Reference` (what aos's `msg.reply` does). The mirror takes one answer per call, only from
+//! the process the call named or from a process of an `Answerer` spawn tag (repeatable), and
+//! puts it in its result as an [`Answer`] (`{"answer": …}`) for the node's signers; any other
+//! reply (an unknown or already answered reference, another process) is an Error result and
+//! changes nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use aolink_primitives::answer::{Answer, ENVELOPE_TAGS};
 use aolink_primitives::chain::{
     ChainEvent, ChainEventBatch, ChainHead, ChainReorg, REQUEST_SENT, Retraction,
 };
@@ -59,6 +67,10 @@ struct Config {
     authorities: BTreeSet<String>,
     owner: String,
     reorg_window: u64,
+    /// Processes allowed to answer any call, besides the process each call named.
+    answerers: BTreeSet<String>,
+    /// The mirror's own process id.
+    process: String,
 }
 
 /// The newest block the adapter has covered. Its own type, not [`ChainHead`]: the field order
@@ -106,6 +118,29 @@ struct State {
     #[serde(default)]
     refused_calls: u64,
     outbox: Outbox,
+    /// Calls forwarded and not yet answered, by the `Reference` each carried. Absent while
+    /// empty, which keeps the bytes of every state saved before answers existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pending: BTreeMap<u64, PendingCall>,
+    /// Answers taken.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    answered: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A call awaiting its answer: what the answer's attestation needs of the request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PendingCall {
+    /// The process the call named.
+    process: String,
+    /// Who made the request (the answer's target).
+    sender: String,
+    request_id: String,
+    tx: String,
 }
 
 /// The mirror device.
@@ -178,12 +213,24 @@ fn config_of(env: &DeviceEnv) -> Result<Config, DeviceError> {
             })?,
         None => DEFAULT_REORG_WINDOW,
     };
+    let mut answerers = BTreeSet::new();
+    for value in env.tags_named("Answerer") {
+        if !is_process_id(value) {
+            return Err(DeviceError::config(
+                "Answerer",
+                format!("{value:?} is not an AO process id"),
+            ));
+        }
+        answerers.insert(value.to_string());
+    }
     Ok(Config {
         chain_id,
         contract,
         authorities,
         owner: env.owner.clone(),
         reorg_window,
+        answerers,
+        process: env.process_id.clone(),
     })
 }
 
@@ -192,6 +239,7 @@ struct Call {
     target: String,
     tags: Vec<(String, String)>,
     data: String,
+    pending: PendingCall,
 }
 
 fn add(map: &mut BTreeMap<String, String>, key: &str, amount: &BigUint, credit: bool) -> bool {
@@ -384,6 +432,12 @@ impl Mirror {
             tags.push((name, value.clone()));
         }
         Ok(Call {
+            pending: PendingCall {
+                process: target.clone(),
+                sender: request.sender.clone(),
+                request_id: request.request_id.clone(),
+                tx: event.tx_hash.clone(),
+            },
             target,
             tags,
             data: request.data.clone(),
@@ -460,6 +514,7 @@ impl Mirror {
             match self.call(event, msg) {
                 Ok(call) => {
                     messages.push(next.outbox.message(&call.target, call.tags, call.data));
+                    next.pending.insert(next.outbox.sent, call.pending);
                     calls += 1;
                 }
                 Err(reason) => refused_calls.push(json!({"event": event.key(), "reason": reason})),
@@ -527,6 +582,65 @@ impl Mirror {
         }
     }
 
+    /// A reply to the call that carried `Reference` = `reference`.
+    fn answer(&mut self, msg: &Message, reference: &str) -> Reply {
+        let refused = |why: String| Reply::error(format!("answer refused: {why}"));
+        let Some((number, call)) = reference
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| Some((n, self.state.pending.get(&n)?)))
+        else {
+            return refused(format!(
+                "no call with Reference {reference:?} awaits an answer (answered already, or never made by this mirror)"
+            ));
+        };
+        if msg.from != call.process && !self.config.answerers.contains(&msg.from) {
+            return refused(format!(
+                "request {} named process {}, not {} (nor is it an Answerer)",
+                call.request_id,
+                call.process,
+                if msg.from.is_empty() {
+                    "(no sender)"
+                } else {
+                    &msg.from
+                }
+            ));
+        }
+        let answer = Answer {
+            chain_id: self.config.chain_id.clone(),
+            gateway: self.config.contract.clone(),
+            target: call.sender.clone(),
+            request_id: call.request_id.clone(),
+            request_tx: call.tx.clone(),
+            process: msg.from.clone(),
+            requested_process: call.process.clone(),
+            message: msg.id.clone().unwrap_or_default(),
+            mirror: self.config.process.clone(),
+            slot: msg.slot.unwrap_or_default(),
+            data: msg.data.clone(),
+            data_encoding: msg
+                .tag("Data-Encoding")
+                .filter(|e| *e == "hex")
+                .map(str::to_string),
+            tags: msg
+                .tags
+                .iter()
+                .filter(|(name, _)| !ENVELOPE_TAGS.contains(&name.as_str()))
+                .cloned()
+                .collect(),
+        };
+        if let Err(e) = answer.payload(0) {
+            return refused(e.to_string());
+        }
+        self.state.pending.remove(&number);
+        self.state.answered += 1;
+        Reply {
+            output: json!({ "answer": answer }),
+            ..Reply::default()
+        }
+    }
+
     fn subscription(&mut self, msg: &Message, subscribe: bool) -> Reply {
         let Some(event) = msg.tag("Event").filter(|e| !e.is_empty()) else {
             return Reply::error(format!("{} needs an Event tag (a name or *)", msg.action()));
@@ -578,6 +692,9 @@ impl Mirror {
             "duplicates": self.state.duplicates,
             "stale": self.state.stale,
             "refusedCalls": self.state.refused_calls,
+            "pendingCalls": self.state.pending.len(),
+            "answered": self.state.answered,
+            "answerers": self.config.answerers,
             "subscribers": self.state.subscribers,
         })
     }
@@ -594,6 +711,11 @@ impl Mirror {
 
 impl Device for Mirror {
     fn handle(&mut self, msg: &Message) -> Reply {
+        if let Some(reference) = msg.tag("X-Reference")
+            && !self.config.authorities.contains(&msg.from)
+        {
+            return self.answer(msg, reference);
+        }
         match msg.action() {
             "Chain-Event" => self.chain_event(msg),
             "Chain-Reorg" => self.chain_reorg(msg),
@@ -613,7 +735,7 @@ impl Device for Mirror {
                 ..Reply::default()
             },
             other => Reply::error(format!(
-                "unknown action {other:?} (Chain-Event, Chain-Reorg, Subscribe, Unsubscribe, Info, State)"
+                "unknown action {other:?} (Chain-Event, Chain-Reorg, Subscribe, Unsubscribe, Info, State; an answer to a call carries the call's Reference as X-Reference)"
             )),
         }
     }
@@ -738,6 +860,131 @@ mod tests {
         assert_eq!(all("X-Action"), ["Steal"]);
         assert_eq!(all("X-Sender"), ["me"]);
         assert_eq!(all("X-Note"), ["hello"]);
+    }
+
+    fn reply_to(reference: &str, from: &str, slot: u64, data: &str) -> Message {
+        Message {
+            id: Some(format!("answer{slot}")),
+            from: from.into(),
+            owner: "node".into(),
+            tags: vec![
+                ("Data-Protocol".into(), "ao".into()),
+                ("Type".into(), "Message".into()),
+                ("Action".into(), "Pong".into()),
+                ("Reference".into(), "41".into()),
+                ("X-Reference".into(), reference.into()),
+                ("From-Process".into(), from.into()),
+                ("Pushed-For".into(), "somewhere".into()),
+                ("Note".into(), "kept".into()),
+            ],
+            data: data.into(),
+            timestamp: 2_000,
+            block_height: 1,
+            slot: Some(slot),
+            read_only: false,
+        }
+    }
+
+    #[test]
+    fn a_call_takes_one_answer_from_the_process_it_named() {
+        const TARGET: &str = "TARGETdddddddddddddddddddddddddddddddddddd0";
+        const OTHER: &str = "OTHERddddddddddddddddddddddddddddddddddddd0";
+        const HELPER: &str = "HELPERdddddddddddddddddddddddddddddddddddd0";
+        let mut m = Mirror::new(&env(&[("Answerer", HELPER)])).unwrap();
+        let reply = m.handle(&msg(
+            "Chain-Event",
+            ADAPTER,
+            batch(
+                vec![call(1, TARGET, "Ping", "a"), call(2, TARGET, "Ping", "b")],
+                7,
+            ),
+            1,
+        ));
+        let references: Vec<String> = reply
+            .messages
+            .iter()
+            .filter(|o| o.target == TARGET)
+            .map(|o| {
+                o.tags
+                    .iter()
+                    .find(|(n, _)| n == "Reference")
+                    .unwrap()
+                    .1
+                    .clone()
+            })
+            .collect();
+        assert_eq!(references.len(), 2);
+        let before = m.save();
+
+        // Another process, an unknown reference, a reference that is not a number: refused,
+        // nothing changes.
+        for bad in [
+            reply_to(&references[0], OTHER, 2, "x"),
+            reply_to("999", TARGET, 2, "x"),
+            reply_to("one", TARGET, 2, "x"),
+        ] {
+            let r = m.handle(&bad);
+            assert!(
+                r.error.as_deref().unwrap().starts_with("answer refused"),
+                "{r:?}"
+            );
+            assert_eq!(m.save(), before);
+        }
+        let r = m.handle(&reply_to(&references[0], OTHER, 2, "x"));
+        assert!(
+            r.error
+                .unwrap()
+                .contains(&format!("named process {TARGET}, not {OTHER}"))
+        );
+
+        let r = m.handle(&reply_to(&references[0], TARGET, 3, "pong"));
+        assert!(r.error.is_none(), "{r:?}");
+        let answer: Answer = serde_json::from_value(r.output["answer"].clone()).unwrap();
+        assert_eq!(answer.request_id, "1");
+        assert_eq!(answer.target, "0x00000000000000000000000000000000000000d4");
+        assert_eq!(answer.gateway, CONTRACT.to_lowercase());
+        assert_eq!(answer.process, TARGET);
+        assert_eq!(answer.message, "answer3");
+        assert_eq!(answer.slot, 3);
+        assert_eq!(answer.mirror, "mirror");
+        assert_eq!(answer.data, "pong");
+        assert_eq!(
+            answer.tags,
+            [
+                ("Action".to_string(), "Pong".to_string()),
+                ("Note".into(), "kept".into())
+            ],
+            "the envelope is not the answer's"
+        );
+        assert!(r.messages.is_empty());
+
+        // Once only.
+        let again = m.handle(&reply_to(&references[0], TARGET, 4, "pong"));
+        assert!(again.error.unwrap().contains("answered already"));
+        // An Answerer may answer the other call.
+        let r = m.handle(&reply_to(&references[1], HELPER, 5, "b!"));
+        assert!(r.error.is_none(), "{r:?}");
+        assert_eq!(r.output["answer"]["requestedProcess"], TARGET);
+        let info = m.handle(&msg("Info", "x", json!(null), 6)).output;
+        assert_eq!(info["answered"], 2);
+        assert_eq!(info["pendingCalls"], 0);
+        // The saved state restores to the same bytes.
+        let restored = Mirror::restore(&env(&[("Answerer", HELPER)]), &m.save()).unwrap();
+        assert_eq!(restored.save(), m.save());
+    }
+
+    #[test]
+    fn a_mirror_without_calls_saves_the_bytes_it_always_did() {
+        let m = Mirror::new(&env(&[])).unwrap();
+        let text = String::from_utf8(m.save()).unwrap();
+        assert!(
+            !text.contains("pending") && !text.contains("answered"),
+            "{text}"
+        );
+        assert!(matches!(
+            Mirror::new(&env(&[("Answerer", "nope")])),
+            Err(DeviceError::Config { tag, .. }) if tag == "Answerer"
+        ));
     }
 
     #[test]

@@ -12,6 +12,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod attest;
 mod chain_sink;
 pub mod clock;
 pub mod compute;

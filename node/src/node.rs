@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use aolink_primitives::adapter::{ChainStatus, CursorWrite};
+use aolink_primitives::delivery::DeliveryRecord;
 
 use crate::ans104::{DataItem, ItemError, b64url_decode_32, b64url_encode};
+use crate::attest::{AttestConfig, AttestError, Attester};
 use crate::clock::{Clock, SystemClock};
 use crate::compute::messenger::{PushContext, pushes};
 use crate::compute::{Compute, ComputeConfig, ComputeError};
@@ -30,6 +32,8 @@ pub struct NodeConfig {
     pub genesis_height: u64,
     /// Evaluation settings.
     pub compute: ComputeConfig,
+    /// The attestation keys and epoch (none: answers are recorded for delivery, not signed).
+    pub attest: AttestConfig,
 }
 
 impl NodeConfig {
@@ -39,6 +43,7 @@ impl NodeConfig {
             data_dir: data_dir.into(),
             genesis_height: DEFAULT_GENESIS_HEIGHT,
             compute: ComputeConfig::default(),
+            attest: AttestConfig::default(),
         }
     }
 }
@@ -88,6 +93,9 @@ struct Inner {
     store: Store,
     scheduler: Scheduler,
     compute: Compute,
+    attester: Attester,
+    /// Woken when answers were recorded.
+    attested: tokio::sync::Notify,
     config: NodeConfig,
     /// Wakes the crank after every accepted item.
     crank: tokio::sync::Notify,
@@ -112,6 +120,18 @@ pub struct UnroutedCalls {
     pub count: u64,
     /// The last one: its chain transaction, the process it named and why it was not scheduled.
     pub last: Option<String>,
+}
+
+/// The delivery queue at a glance, for `/status` and `/metrics`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliverySummary {
+    /// Records per state name.
+    pub by_state: BTreeMap<&'static str, u64>,
+    /// Records not confirmed or dead.
+    pub open: u64,
+    /// When the oldest open record was created (ms since the epoch).
+    pub oldest_open_ms: Option<u64>,
 }
 
 /// The embedded AO node. Cheap to clone; clones share everything.
@@ -151,6 +171,12 @@ impl Node {
         let store = Store::open(&dir.join("db"))?;
         let meta = Self::load_or_init_meta(&store, &key, &config, clock.as_ref())?;
         let compute = Compute::new(store.clone(), dir, config.compute.clone(), &meta)?;
+        let attester = Attester::new(
+            store.clone(),
+            config.attest.clone(),
+            key.address(),
+            clock.clone(),
+        );
         let scheduler = Scheduler::new(store.clone(), key.clone(), clock, meta);
         Ok(Node {
             inner: Arc::new(Inner {
@@ -159,6 +185,8 @@ impl Node {
                 store,
                 scheduler,
                 compute,
+                attester,
+                attested: tokio::sync::Notify::new(),
                 config,
                 crank: tokio::sync::Notify::new(),
                 unrunnable: Mutex::new(HashSet::new()),
@@ -216,6 +244,38 @@ impl Node {
         store.apply(&batch)?;
         store.flush_blocking()?;
         Ok(meta)
+    }
+
+    /// Counts the delivery records by state (a scan: for `/status` and `/metrics`).
+    pub fn delivery_summary(&self) -> Result<DeliverySummary, NodeError> {
+        let mut summary = DeliverySummary::default();
+        for entry in self.inner.store.deliveries() {
+            let (_, raw) = entry?;
+            let record = DeliveryRecord::decode(&raw).map_err(|e| StoreError::Corrupt {
+                what: "delivery record",
+                reason: e.to_string(),
+            })?;
+            *summary.by_state.entry(record.state.name()).or_default() += 1;
+            if !record.state.is_final() {
+                summary.open += 1;
+                summary.oldest_open_ms = Some(
+                    summary
+                        .oldest_open_ms
+                        .map_or(record.created_ms, |o| o.min(record.created_ms)),
+                );
+            }
+        }
+        Ok(summary)
+    }
+
+    /// The attestation room.
+    pub fn attester(&self) -> &Attester {
+        &self.inner.attester
+    }
+
+    /// Resolves once new answers were recorded (the delivery pipeline waits on it).
+    pub async fn answers_recorded(&self) {
+        self.inner.attested.notified().await;
     }
 
     /// The node's address (its key's).
@@ -681,6 +741,12 @@ impl Node {
                 Err(e) => return Err(e.into()),
             }
             touched = true;
+            match self.inner.attester.scan(&pid, record.next_slot) {
+                Ok(0) => {}
+                Ok(_) => self.inner.attested.notify_waiters(),
+                Err(AttestError::Store(e)) => return Err(e.into()),
+                Err(e) => tracing::error!(process = %record.id, error = %e, "answers not recorded"),
+            }
             for slot in cursor..record.next_slot {
                 progressed |= self.push_result(&pid, &record.id, &record.module, slot)?;
             }

@@ -144,6 +144,8 @@ enum TreeName {
     Results,
     Checkpoints,
     Crons,
+    Attest,
+    Deliveries,
 }
 
 /// A set of writes applied atomically by [`Store::apply`].
@@ -234,6 +236,30 @@ impl Batch {
         self.ops
             .push((TreeName::Checkpoints, process.to_vec(), Some(json)));
         Ok(())
+    }
+
+    /// Stores an attestation-room value (guards, signatures, cursors: `attest` module).
+    pub fn put_attest(&mut self, key: &str, value: &[u8]) {
+        self.ops.push((
+            TreeName::Attest,
+            key.as_bytes().to_vec(),
+            Some(value.to_vec()),
+        ));
+    }
+
+    /// Removes an attestation-room value.
+    pub fn delete_attest(&mut self, key: &str) {
+        self.ops
+            .push((TreeName::Attest, key.as_bytes().to_vec(), None));
+    }
+
+    /// Stores a delivery record under its answer id.
+    pub fn put_delivery(&mut self, id: &str, value: &[u8]) {
+        self.ops.push((
+            TreeName::Deliveries,
+            id.as_bytes().to_vec(),
+            Some(value.to_vec()),
+        ));
     }
 
     /// Removes a node-wide value.
@@ -362,6 +388,8 @@ pub struct Store {
     results: Tree,
     checkpoints: Tree,
     crons: Tree,
+    attest: Tree,
+    deliveries: Tree,
 }
 
 impl std::fmt::Debug for Store {
@@ -388,6 +416,8 @@ impl Store {
             results: db.open_tree("results")?,
             checkpoints: db.open_tree("checkpoints")?,
             crons: db.open_tree("crons")?,
+            attest: db.open_tree("attest")?,
+            deliveries: db.open_tree("deliveries")?,
             db,
             commit: Arc::default(),
         })
@@ -404,10 +434,23 @@ impl Store {
             &self.results,
             &self.checkpoints,
             &self.crons,
+            &self.attest,
+            &self.deliveries,
         );
         trees
             .transaction(
-                |(items, schedule, placements, processes, meta, results, checkpoints, crons)| {
+                |(
+                    items,
+                    schedule,
+                    placements,
+                    processes,
+                    meta,
+                    results,
+                    checkpoints,
+                    crons,
+                    attest,
+                    deliveries,
+                )| {
                     for (tree, key, value) in &batch.ops {
                         let target = match tree {
                             TreeName::Items => items,
@@ -418,6 +461,8 @@ impl Store {
                             TreeName::Results => results,
                             TreeName::Checkpoints => checkpoints,
                             TreeName::Crons => crons,
+                            TreeName::Attest => attest,
+                            TreeName::Deliveries => deliveries,
                         };
                         match value {
                             Some(value) => {
@@ -458,6 +503,35 @@ impl Store {
             .map_err(|e| StoreError::Sled(sled::Error::ReportableBug(e.to_string())))??;
         self.commit.durable.fetch_max(covered, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// An attestation-room value.
+    pub fn attest(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.attest.get(key.as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    /// The attestation-room values whose keys start with `prefix`, in key order.
+    pub fn attest_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.attest
+            .scan_prefix(prefix.as_bytes())
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    /// One delivery record.
+    pub fn delivery(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.deliveries.get(id.as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    /// Every delivery record, in id order.
+    pub fn deliveries(&self) -> impl Iterator<Item = Result<(String, Vec<u8>), StoreError>> + '_ {
+        self.deliveries.iter().map(|kv| {
+            let (k, v) = kv?;
+            Ok((String::from_utf8_lossy(&k).into_owned(), v.to_vec()))
+        })
     }
 
     /// Makes every applied batch durable, blocking the calling thread.

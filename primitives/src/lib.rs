@@ -7,6 +7,9 @@
 //! - [`module_format`]: the `Module-Format` values the node runs;
 //! - [`chain`]: the typed, versioned [`chain::ChainEvent`] / [`chain::ChainReorg`] that the
 //!   adapters write and the devices read;
+//! - [`answer`]: an AO process's answer to a dApp's call, the payload its attestations sign,
+//!   and the Solana verifier of a quorum;
+//! - [`delivery`]: the typed stages of an answer's delivery back to its chain;
 //! - [`adapter`]: the seam between a chain family's adapter and the node
 //!   ([`adapter::ChainSink`]) and between the adapter and the relayer
 //!   ([`adapter::ChainAdapter`]).
@@ -18,8 +21,10 @@
 
 pub mod adapter;
 pub mod ans104;
+pub mod answer;
 pub mod ao;
 pub mod chain;
+pub mod delivery;
 pub mod module_format;
 
 pub use module_format::ModuleFormat;

@@ -4,6 +4,7 @@
 //! scheduler URL it locates can all point at the node. Errors are JSON `{"error": reason}`
 //! (plus `"field"` when one field is at fault) with a 4xx status for bad input.
 
+mod attest;
 mod cron;
 mod cu;
 mod error;
@@ -79,6 +80,8 @@ pub fn router(node: Node, config: &HttpConfig) -> Result<Router, ItemError> {
         .route("/state/{id}", get(cu::state))
         .route("/cron/{id}", get(cron::crons))
         .route("/monitor/{id}", post(cron::monitor).delete(cron::unmonitor))
+        .route("/attestations/{id}", get(attest::attestations))
+        .route("/deliveries/{id}", get(attest::delivery))
         .route("/{id}", get(su::get_id))
         .route("/{id}/latest", get(su::latest))
         .fallback(error::not_found)

@@ -35,12 +35,39 @@ pub(crate) async fn health(State(s): State<AppState>) -> Json<Value> {
 /// `healthy` is false when any component reports itself unhealthy.
 pub(crate) async fn status(State(s): State<AppState>) -> Json<Value> {
     let components = s.node.statuses();
-    let healthy = components.values().all(|c| c.healthy);
+    let node = s.node.clone();
+    let (deliveries, halted) = tokio::task::spawn_blocking(move || {
+        (
+            node.delivery_summary().map_err(|e| e.to_string()),
+            node.attester().halted().map_err(|e| e.to_string()),
+        )
+    })
+    .await
+    .unwrap_or_else(|e| (Err(e.to_string()), Err(e.to_string())));
+    let halted = halted.unwrap_or_else(|e| {
+        Some(crate::attest::Halt {
+            reason: format!("the halt flag cannot be read: {e}"),
+            at_ms: 0,
+        })
+    });
+    let healthy = components.values().all(|c| c.healthy) && halted.is_none();
+    let attester = s.node.attester();
     Json(json!({
         "address": s.node.address(),
         "healthy": healthy,
         "components": components,
         "unroutedChainCalls": s.node.unrouted_calls(),
+        "attest": {
+            "epoch": attester.epoch(),
+            "ethereumSigner": attester.keys().ethereum_address(),
+            "solanaSigner": attester.keys().solana_public(),
+            "halted": halted,
+            "signedSinceStart": attester.signed_since_start(),
+        },
+        "deliveries": match deliveries {
+            Ok(summary) => json!(summary),
+            Err(e) => json!({"error": e}),
+        },
     }))
 }
 
