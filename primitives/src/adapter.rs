@@ -394,6 +394,8 @@ pub struct Started {
     pub mirrors: Vec<MirrorOf>,
     /// The watcher: run it until the relayer stops.
     pub watch: Watch,
+    /// What delivers answers back to the chain, when its section configures delivery.
+    pub sender: Option<std::sync::Arc<dyn crate::delivery::AnswerSender>>,
 }
 
 /// One chain family's adapter as the relayer runs it: one configuration section per chain

@@ -33,21 +33,8 @@ pub enum DeliveryState {
         epoch: u64,
         /// The signatures sent.
         signatures: Vec<Attestation>,
-        /// Every transaction sent for this answer, oldest first (a replacement may lose to
-        /// the one it replaces; whichever lands counts).
-        txs: Vec<String>,
-        /// The Ethereum nonce all of them use.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        nonce: Option<u64>,
-        /// The newest EIP-1559 fee cap sent (wei).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        max_fee_per_gas: Option<u128>,
-        /// The newest EIP-1559 priority fee sent (wei).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        max_priority_fee_per_gas: Option<u128>,
-        /// Solana: the block height after which the newest transaction can no longer land.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        last_valid_block_height: Option<u64>,
+        /// What was sent.
+        submission: Box<Submission>,
     },
     /// Final on the chain.
     Confirmed {
@@ -81,6 +68,127 @@ impl DeliveryState {
             DeliveryState::Confirmed { .. } | DeliveryState::Dead { .. }
         )
     }
+}
+
+/// The transactions sent for one answer: enough to rebuild the newest byte for byte (signing
+/// is deterministic), so a restart re-sends it instead of sending something new.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Submission {
+    /// Every transaction sent for this answer, oldest first (a replacement may lose to the
+    /// one it replaces; whichever lands counts).
+    pub txs: Vec<String>,
+    /// The account's nonce all of them use (EVM chains).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<u64>,
+    /// The gas limit (EVM chains).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gas_limit: Option<u64>,
+    /// The newest EIP-1559 fee cap, wei.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fee_per_gas: Option<u128>,
+    /// The newest EIP-1559 priority fee, wei.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_priority_fee_per_gas: Option<u128>,
+    /// The first fee cap sent: bumps stop at a configured multiple of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_max_fee_per_gas: Option<u128>,
+    /// Solana: the recent blockhash the newest transaction was signed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blockhash: Option<String>,
+    /// Solana: the block height after which the newest transaction can no longer land.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_valid_block_height: Option<u64>,
+    /// When the newest transaction was sent (ms since the epoch).
+    pub sent_ms: u64,
+}
+
+/// Where a submission stands on its chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Landing {
+    /// Not final yet (not included, or included and not final).
+    Waiting,
+    /// Final, and it delivered the answer.
+    Final {
+        /// The transaction that landed.
+        tx: String,
+    },
+    /// Final, and it failed: the reason the chain gave.
+    Failed {
+        /// The transaction that landed.
+        tx: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// None can land any more (a Solana blockhash expired): prepare a new one.
+    Expired,
+}
+
+/// Why a sender could not do what was asked.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The chain or its RPC failed in a way that may pass: try again later.
+    #[error("{0}")]
+    Retry(String),
+    /// The chain refuses this answer for good (its gateway reverts): the delivery is dead.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// A transaction built and signed, not yet sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prepared {
+    /// What to record before sending.
+    pub submission: Submission,
+    /// The signed transaction.
+    pub raw: Vec<u8>,
+}
+
+/// A boxed future of a sender.
+pub type SendFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, SendError>> + Send + 'a>>;
+
+/// What the delivery pipeline asks of a chain family to bring answers back to one chain.
+/// The pipeline records every [`Prepared`] submission before it [`broadcast`]s it, so a crash
+/// at any point leaves a record a restart can finish.
+///
+/// [`broadcast`]: AnswerSender::broadcast
+pub trait AnswerSender: Send + Sync {
+    /// The chain it delivers to, as answers name it (`31337`, `solana:devnet`).
+    fn chain_id(&self) -> String;
+
+    /// The account paying for deliveries (its nonces are the pipeline's to hand out).
+    fn account(&self) -> String;
+
+    /// Whether the chain's gateway already holds an answer to this request (from anyone).
+    fn delivered<'a>(&'a self, answer: &'a Answer) -> SendFuture<'a, bool>;
+
+    /// The account's next nonce as the chain sees it, pending transactions included (`None`
+    /// on chains without nonces).
+    fn chain_nonce(&self) -> SendFuture<'_, Option<u64>>;
+
+    /// Builds and signs the transaction delivering `answer` with `signatures` (of `epoch`'s
+    /// set, ordered as the chain wants them). With `previous` and no `bump`, rebuilds the
+    /// same transaction; with `bump`, a replacement with higher fees (or, on Solana, a fresh
+    /// blockhash). Reads the chain, sends nothing.
+    fn prepare<'a>(
+        &'a self,
+        answer: &'a Answer,
+        epoch: u64,
+        signatures: &'a [Attestation],
+        nonce: Option<u64>,
+        previous: Option<&'a Submission>,
+        bump: bool,
+    ) -> SendFuture<'a, Prepared>;
+
+    /// Sends a prepared transaction; sending one the chain already has is not an error.
+    fn broadcast<'a>(&'a self, raw: &'a [u8]) -> SendFuture<'a, ()>;
+
+    /// Where `submission` stands, under the chain's finality policy.
+    fn landing<'a>(&'a self, submission: &'a Submission) -> SendFuture<'a, Landing>;
+
+    /// How long a submission may wait unincluded before it is replaced (ms).
+    fn resubmit_after_ms(&self) -> u64;
 }
 
 /// One answer's delivery.

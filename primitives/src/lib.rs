@@ -10,6 +10,7 @@
 //! - [`answer`]: an AO process's answer to a dApp's call, the payload its attestations sign,
 //!   and the Solana verifier of a quorum;
 //! - [`delivery`]: the typed stages of an answer's delivery back to its chain;
+//! - [`secret`]: 32-byte secrets read from owner-only files;
 //! - [`adapter`]: the seam between a chain family's adapter and the node
 //!   ([`adapter::ChainSink`]) and between the adapter and the relayer
 //!   ([`adapter::ChainAdapter`]).
@@ -26,5 +27,6 @@ pub mod ao;
 pub mod chain;
 pub mod delivery;
 pub mod module_format;
+pub mod secret;
 
 pub use module_format::ModuleFormat;

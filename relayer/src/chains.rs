@@ -15,6 +15,7 @@ use aolink_node::Node;
 use aolink_node::adapter::{ChainAdapter, StartError, Started, Stop};
 use aolink_node::ans104::{Ed25519Signer, b64url_encode};
 use aolink_node::keys::NodeKey;
+use aolink_primitives::delivery::AnswerSender;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -68,12 +69,75 @@ fn take<A: ChainAdapter>(
     Ok(())
 }
 
+/// `[attest]`: this instance's attestation keys, its peers and the signer sets it checks.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestSection {
+    /// The epoch this instance signs for (default 0).
+    #[serde(default)]
+    pub epoch: u64,
+    /// The secp256k1 key file (0600) for EVM chains; `AOLINK_ATTEST_ETHEREUM_KEY` overrides.
+    #[serde(default)]
+    pub ethereum_key_file: Option<PathBuf>,
+    /// The ed25519 key file (0600) for Solana; `AOLINK_ATTEST_SOLANA_KEY` overrides.
+    #[serde(default)]
+    pub solana_key_file: Option<PathBuf>,
+    /// The other instances' base URLs, whose `GET /attestations/{id}` complete the quorum.
+    #[serde(default)]
+    pub peers: Vec<String>,
+    /// The signer sets, per family and epoch.
+    #[serde(default)]
+    pub sets: Vec<crate::delivery::quorum::SetConfig>,
+}
+
+/// The whole configuration file, checked.
+pub struct Config {
+    /// The chains, in file order.
+    pub chains: Vec<ConfiguredChain>,
+    /// `[attest]`.
+    pub attest: AttestSection,
+    /// `[delivery]`.
+    pub delivery: crate::delivery::DeliverySettings,
+}
+
+fn section<T: serde::de::DeserializeOwned + Default>(
+    file: &mut toml::Table,
+    name: &str,
+) -> Result<T> {
+    match file.remove(name) {
+        Some(value) => value.try_into().with_context(|| format!("[{name}]")),
+        None => Ok(T::default()),
+    }
+}
+
 /// Reads and checks `path`; every problem names its field.
-pub fn load(path: &Path) -> Result<Vec<ConfiguredChain>> {
+pub fn load(path: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading --config {}", path.display()))?;
     let context = || format!("--config {}", path.display());
     let mut file: toml::Table = toml::from_str(&text).with_context(context)?;
+    let attest: AttestSection = section(&mut file, "attest").with_context(context)?;
+    for (i, peer) in attest.peers.iter().enumerate() {
+        let url = reqwest::Url::parse(peer)
+            .with_context(|| format!("{}: attest.peers[{i}]: {peer:?} is not a URL", context()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            bail!(
+                "{}: attest.peers[{i}]: {peer:?} is not an http(s) URL",
+                context()
+            );
+        }
+    }
+    crate::delivery::quorum::SignerSets::new(attest.sets.clone()).with_context(context)?;
+    let delivery: crate::delivery::DeliverySettings =
+        section(&mut file, "delivery").with_context(context)?;
+    if delivery.instances == 0 || delivery.rank >= delivery.instances {
+        bail!(
+            "{}: delivery.rank: {} is not 0 to delivery.instances - 1 ({} instances)",
+            context(),
+            delivery.rank,
+            delivery.instances
+        );
+    }
     let (mut known, mut chains) = (Vec::new(), Vec::new());
     // One line per chain family.
     take::<aolink_ethereum::service::Chain>(&mut file, &mut known, &mut chains)
@@ -82,12 +146,16 @@ pub fn load(path: &Path) -> Result<Vec<ConfiguredChain>> {
         .with_context(context)?;
     if let Some(unknown) = file.keys().next() {
         bail!(
-            "{}: unknown section {unknown:?} (chain families: {})",
+            "{}: unknown section {unknown:?} (chain families: {}; and attest, delivery)",
             context(),
             known.join(", ")
         );
     }
-    Ok(chains)
+    Ok(Config {
+        chains,
+        attest,
+        delivery,
+    })
 }
 
 /// The adapter key, created on first use.
@@ -105,6 +173,8 @@ pub fn adapter_key(data_dir: &Path) -> Result<Arc<Ed25519Signer>> {
 pub struct Adapters {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The chains' answer senders, for those whose sections configure delivery.
+    pub senders: Vec<Arc<dyn AnswerSender>>,
 }
 
 impl Adapters {
@@ -120,6 +190,7 @@ impl Adapters {
         let (stop, _) = watch::channel(false);
         let (report, failures) = mpsc::unbounded_channel();
         let mut tasks = Vec::new();
+        let mut senders = Vec::new();
         // No chains, no adapter key: a node alone does not create one.
         let adapter = match chains.is_empty() {
             true => None,
@@ -141,6 +212,7 @@ impl Adapters {
                     b64url_encode(&mirror.process)
                 );
             }
+            senders.extend(started.sender.clone());
             let name = format!("{} (chain {})", chain.name, chain.chain_id);
             let report = report.clone();
             let watch = started.watch;
@@ -150,7 +222,14 @@ impl Adapters {
                 }
             }));
         }
-        Ok((Adapters { stop, tasks }, failures))
+        Ok((
+            Adapters {
+                stop,
+                tasks,
+                senders,
+            },
+            failures,
+        ))
     }
 
     /// Stops every watcher; items already submitted are durable, the cursors with them.
@@ -173,7 +252,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("aolink.toml");
         std::fs::write(&path, text)?;
-        load(&path)
+        Ok(load(&path)?.chains)
     }
 
     fn error(text: &str) -> String {

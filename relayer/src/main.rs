@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use aolink_node::attest::{AttestConfig, AttestKeys};
 use aolink_node::http::{DEFAULT_BODY_LIMIT, HttpConfig};
 use aolink_node::store::Store;
 use aolink_node::{Node, NodeConfig};
 use clap::{Parser, Subcommand};
 
 mod chains;
+mod delivery;
 mod mint;
 use tracing_subscriber::EnvFilter;
 
@@ -151,12 +153,38 @@ async fn run_node(args: NodeArgs) -> Result<()> {
         tracing::warn!(listen = %args.listen, "serving on a non-loopback address: put TLS and access control in front of it");
     }
     // The configuration is checked before anything is opened or created.
-    let chains = match &args.config {
-        Some(path) => chains::load(path)?,
-        None => Vec::new(),
+    let config = match &args.config {
+        Some(path) => Some(chains::load(path)?),
+        None => None,
     };
-    let node = Node::open(NodeConfig::new(&args.data_dir))
+    let (chains, attest, delivery) = match config {
+        Some(c) => (c.chains, c.attest, c.delivery),
+        None => Default::default(),
+    };
+    let keys = AttestKeys::load(
+        attest.ethereum_key_file.as_deref(),
+        attest.solana_key_file.as_deref(),
+    )
+    .context("[attest]")?;
+    let mut node_config = NodeConfig::new(&args.data_dir);
+    node_config.attest = AttestConfig {
+        epoch: attest.epoch,
+        keys,
+    };
+    let node = Node::open(node_config)
         .with_context(|| format!("opening the node in {}", args.data_dir.display()))?;
+    if let Some(address) = node.attester().keys().ethereum_address() {
+        println!(
+            "attestation signer (ethereum): {address} epoch {}",
+            attest.epoch
+        );
+    }
+    if let Some(public) = node.attester().keys().solana_public() {
+        println!(
+            "attestation signer (solana): {public} epoch {}",
+            attest.epoch
+        );
+    }
     if node.key_created() {
         println!(
             "created a new node key in {}",
@@ -168,6 +196,18 @@ async fn run_node(args: NodeArgs) -> Result<()> {
     // Cron ticks of monitored processes (`POST /monitor/{pid}`) are due every second at most.
     let monitor = node.start_monitor(std::time::Duration::from_secs(1));
     let (adapters, mut failures) = chains::Adapters::start(&node, &args.data_dir, chains).await?;
+    let pipeline = std::sync::Arc::new(delivery::Pipeline::new(
+        node.clone(),
+        adapters.senders.clone(),
+        delivery::quorum::SignerSets::new(attest.sets)?,
+        attest.peers,
+        delivery,
+    )?);
+    let (stop_delivery, stopped) = tokio::sync::watch::channel(false);
+    let deliveries = tokio::spawn(pipeline.run(async move {
+        let mut stopped = stopped;
+        let _ = stopped.wait_for(|s| *s).await;
+    }));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -190,6 +230,8 @@ async fn run_node(args: NodeArgs) -> Result<()> {
     aolink_node::http::serve(node.clone(), listener, &config, shutdown)
         .await
         .context("serving HTTP")?;
+    let _ = stop_delivery.send(true);
+    let _ = deliveries.await;
     adapters.stop().await;
     crank.abort();
     monitor.abort();

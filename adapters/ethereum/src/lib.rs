@@ -16,6 +16,7 @@ pub mod events;
 pub mod failover;
 pub mod finality;
 pub mod ranges;
+pub mod sender;
 pub mod service;
 pub mod watcher;
 

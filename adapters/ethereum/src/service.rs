@@ -29,11 +29,14 @@ use aolink_primitives::adapter::{
 };
 pub use aolink_primitives::adapter::{ConfigError, RpcSetting, StartError};
 use aolink_primitives::ans104::{Ed25519Signer, Signer, b64url_encode};
+use aolink_primitives::delivery::AnswerSender;
+use aolink_primitives::secret::{read_key_file, secret_of};
 use serde::Deserialize;
 use tokio::sync::Notify;
 
 use crate::failover::{self, Failover, Probe};
 use crate::finality::Finality;
+use crate::sender::{DeliveryConfig, EthereumSender, RELAYER_KEY_ENV};
 use crate::watcher::{Id, WatchedContract, Watcher, WatcherConfig};
 
 /// One `[[ethereum]]` section.
@@ -66,6 +69,10 @@ pub struct ChainConfig {
     pub rpc_retry_first_ms: u64,
     /// The watched contracts.
     pub contracts: Vec<ContractConfig>,
+    /// Delivery of attested answers to this chain's gateways (absent: this instance only
+    /// watches and signs; another delivers).
+    #[serde(default)]
+    pub delivery: Option<DeliveryConfig>,
 }
 
 /// One `[[ethereum.contracts]]` entry.
@@ -156,6 +163,9 @@ impl ChainConfig {
         }
         if self.contracts.is_empty() {
             return Err(err("contracts", "no contracts to watch".into()));
+        }
+        if let Some(delivery) = &self.delivery {
+            delivery.check(&format!("{name}.delivery"))?;
         }
         let mut addresses = Vec::new();
         let mut seen = BTreeSet::new();
@@ -261,6 +271,37 @@ pub fn rpc_transport(chain: &Chain) -> Result<Failover, ConfigError> {
         client,
         Duration::from_millis(chain.config.rpc_retry_first_ms),
     ))
+}
+
+/// The sender of answers to this chain, paying with the configured key.
+fn delivery_sender(
+    chain: &Chain,
+    delivery: &DeliveryConfig,
+) -> Result<Arc<dyn AnswerSender>, StartError> {
+    let key_error = |reason: String| {
+        StartError::Config(ConfigError {
+            field: format!("{}.delivery.key_file", chain.name),
+            reason,
+        })
+    };
+    let secret = match (std::env::var(RELAYER_KEY_ENV), &delivery.key_file) {
+        (Ok(text), _) => secret_of(&text, RELAYER_KEY_ENV),
+        (Err(_), Some(path)) => read_key_file(path),
+        (Err(_), None) => return Err(key_error(format!("needed (or set {RELAYER_KEY_ENV})"))),
+    }
+    .map_err(|e| key_error(e.to_string()))?;
+    let transport = rpc_transport(chain)?;
+    let is_local = transport.is_local();
+    let sender = EthereumSender::new(
+        chain.config.chain_id,
+        RpcClient::new(transport, is_local),
+        &secret,
+        chain.finality,
+        delivery.clone(),
+    )
+    .map_err(key_error)?;
+    tracing::info!(chain = chain.config.chain_id, account = %sender.account(), "delivering answers");
+    Ok(sender)
 }
 
 /// The chain's component name in the node's `GET /status`.
@@ -400,9 +441,14 @@ impl ChainAdapter for Chain {
                 process: *process,
             })
             .collect();
+        let sender = match &self.config.delivery {
+            Some(delivery) => Some(delivery_sender(&self, delivery)?),
+            None => None,
+        };
         Ok(Started {
             mirrors,
             watch: Box::pin(run_chain(sink, signer, self, ids, stop)),
+            sender,
         })
     }
 }

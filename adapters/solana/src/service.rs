@@ -412,6 +412,7 @@ impl ChainAdapter for Cluster {
         Ok(Started {
             mirrors,
             watch: Box::pin(run_cluster(sink, signer, self, ids, stop)),
+            sender: None,
         })
     }
 }

@@ -4,10 +4,10 @@
 //! A key file holds the 32-byte secret as hex (optionally `0x`-prefixed), alone on its line;
 //! the environment variables hold the same text.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use aolink_primitives::answer::Family;
+pub use aolink_primitives::secret::{KeyError, read_key_file, secret_of};
 
 use super::AttestError;
 
@@ -15,37 +15,6 @@ use super::AttestError;
 pub const ETHEREUM_KEY_ENV: &str = "AOLINK_ATTEST_ETHEREUM_KEY";
 /// The environment variable holding the ed25519 attestation secret.
 pub const SOLANA_KEY_ENV: &str = "AOLINK_ATTEST_SOLANA_KEY";
-
-/// Why a key could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    /// The file could not be read.
-    #[error("attestation key {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the system said.
-        source: std::io::Error,
-    },
-    /// Group or others may read it.
-    #[error(
-        "attestation key {path}: permissions are {mode:o}, group and others must have no access (run: chmod 600 {path})"
-    )]
-    Permissions {
-        /// The file.
-        path: PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
-    /// The text is not a key.
-    #[error("attestation key {source_name}: {reason}")]
-    Invalid {
-        /// The file or variable.
-        source_name: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
 
 /// The keys this node attests with. Debug never shows a secret.
 #[derive(Clone, Default)]
@@ -61,35 +30,6 @@ impl std::fmt::Debug for AttestKeys {
             .field("solana", &self.solana_public())
             .finish()
     }
-}
-
-fn secret_of(text: &str, source_name: &str) -> Result<[u8; 32], KeyError> {
-    let invalid = |reason: String| KeyError::Invalid {
-        source_name: source_name.to_string(),
-        reason,
-    };
-    let trimmed = text.trim();
-    let hex_text = trimmed.strip_prefix("0x").unwrap_or(trimmed);
-    let bytes = hex::decode(hex_text).map_err(|e| invalid(format!("not a hex secret ({e})")))?;
-    <[u8; 32]>::try_from(bytes.as_slice())
-        .map_err(|_| invalid(format!("{} bytes, a secret is 32", bytes.len())))
-}
-
-/// Reads a key file, refusing one that group or others can read.
-pub fn read_key_file(path: &Path) -> Result<[u8; 32], KeyError> {
-    let io = |source| KeyError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(KeyError::Permissions {
-            path: path.to_path_buf(),
-            mode,
-        });
-    }
-    let text = std::fs::read_to_string(path).map_err(io)?;
-    secret_of(&text, &path.display().to_string())
 }
 
 impl AttestKeys {
@@ -194,6 +134,7 @@ impl AttestKeys {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn a_key_file_others_can_read_is_refused_with_the_fix() {
