@@ -33,7 +33,7 @@ pub(crate) fn decimal(text: Option<&str>) -> Option<num_bigint::BigUint> {
 }
 
 /// The device names this node runs natively.
-pub const DEVICES: [&str; 2] = [mirror::NAME, bridge::NAME];
+pub const DEVICES: [&str; 3] = [mirror::NAME, mirror::NAME_1_0, bridge::NAME];
 
 /// Errors creating or restoring a device.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -274,6 +274,7 @@ pub trait Device: Send {
 pub fn create(name: &str, env: &DeviceEnv) -> Result<Box<dyn Device>, DeviceError> {
     match name {
         mirror::NAME => Ok(Box::new(mirror::Mirror::new(env)?)),
+        mirror::NAME_1_0 => Ok(Box::new(mirror::Mirror::new_1_0(env)?)),
         bridge::NAME => Ok(Box::new(bridge::Bridge::new(env)?)),
         other => Err(DeviceError::Unknown(other.to_string())),
     }
@@ -283,6 +284,7 @@ pub fn create(name: &str, env: &DeviceEnv) -> Result<Box<dyn Device>, DeviceErro
 pub fn restore(name: &str, env: &DeviceEnv, state: &[u8]) -> Result<Box<dyn Device>, DeviceError> {
     match name {
         mirror::NAME => Ok(Box::new(mirror::Mirror::restore(env, state)?)),
+        mirror::NAME_1_0 => Ok(Box::new(mirror::Mirror::restore_1_0(env, state)?)),
         bridge::NAME => Ok(Box::new(bridge::Bridge::restore(env, state)?)),
         other => Err(DeviceError::Unknown(other.to_string())),
     }

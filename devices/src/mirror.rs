@@ -1,4 +1,4 @@
-//! `mirror@1.0`: one process per watched contract. It takes the chain adapter's event batches,
+//! `mirror@1.1` (and `mirror@1.0`, which takes no answers): one process per watched contract. It takes the chain adapter's event batches,
 //! keeps each event once, maintains the contract view the events imply, and forwards events
 //! to the processes subscribed to them. Message formats: `docs/devices.md`.
 //!
@@ -23,7 +23,7 @@
 //! `Chain-Id`, `Gateway`, `Sender`, `Request-Id` and `Chain-Tx` tags. A call cannot be taken
 //! back once delivered, so gateways are watched with a finality policy, not at the head.
 //!
-//! The called process answers with a message to the mirror carrying the call's `Reference` as
+//! From version 1.1, the called process answers with a message to the mirror carrying the call's `Reference` as
 //! `X-Reference` (what aos's `msg.reply` does). The mirror takes one answer per call, only from
 //! the process the call named or from a process of an `Answerer` spawn tag (repeatable), and
 //! puts it in its result as an [`Answer`] (`{"answer": …}`) for the node's signers; any other
@@ -46,6 +46,10 @@ use crate::{Device, DeviceEnv, DeviceError, Message, Outbox, Reply, decimal};
 /// The device name in a process's `Device` tag.
 pub const NAME: &str = aolink_primitives::chain::MIRROR_DEVICE;
 
+/// The first version's name: the same mirror without answers, so that a process spawned with
+/// it recomputes to the bytes it always had (its replies to calls are unknown actions there).
+pub const NAME_1_0: &str = aolink_primitives::chain::MIRROR_DEVICE_1_0;
+
 const DEFAULT_REORG_WINDOW: u64 = 256;
 
 /// ANS-104's bound on a tag value, in bytes.
@@ -67,6 +71,8 @@ struct Config {
     authorities: BTreeSet<String>,
     owner: String,
     reorg_window: u64,
+    /// Whether calls take answers (version 1.1 on).
+    answers: bool,
     /// Processes allowed to answer any call, besides the process each call named.
     answerers: BTreeSet<String>,
     /// The mirror's own process id.
@@ -229,6 +235,7 @@ fn config_of(env: &DeviceEnv) -> Result<Config, DeviceError> {
         authorities,
         owner: env.owner.clone(),
         reorg_window,
+        answers: true,
         answerers,
         process: env.process_id.clone(),
     })
@@ -337,6 +344,20 @@ impl Mirror {
         let config = config_of(env)?;
         let state = serde_json::from_slice(bytes).map_err(|e| DeviceError::State(e.to_string()))?;
         Ok(Mirror { config, state })
+    }
+
+    /// A new `mirror@1.0`: no answers.
+    pub fn new_1_0(env: &DeviceEnv) -> Result<Mirror, DeviceError> {
+        let mut mirror = Mirror::new(env)?;
+        mirror.config.answers = false;
+        Ok(mirror)
+    }
+
+    /// Restores a `mirror@1.0`'s saved state.
+    pub fn restore_1_0(env: &DeviceEnv, bytes: &[u8]) -> Result<Mirror, DeviceError> {
+        let mut mirror = Mirror::restore(env, bytes)?;
+        mirror.config.answers = false;
+        Ok(mirror)
     }
 
     fn check_source(&self, msg: &Message) -> Result<(), String> {
@@ -514,7 +535,9 @@ impl Mirror {
             match self.call(event, msg) {
                 Ok(call) => {
                     messages.push(next.outbox.message(&call.target, call.tags, call.data));
-                    next.pending.insert(next.outbox.sent, call.pending);
+                    if self.config.answers {
+                        next.pending.insert(next.outbox.sent, call.pending);
+                    }
                     calls += 1;
                 }
                 Err(reason) => refused_calls.push(json!({"event": event.key(), "reason": reason})),
@@ -681,7 +704,7 @@ impl Mirror {
     }
 
     fn info(&self) -> Value {
-        json!({
+        let mut info = json!({
             "device": NAME,
             "chainId": self.config.chain_id,
             "contract": self.config.contract,
@@ -692,11 +715,14 @@ impl Mirror {
             "duplicates": self.state.duplicates,
             "stale": self.state.stale,
             "refusedCalls": self.state.refused_calls,
-            "pendingCalls": self.state.pending.len(),
-            "answered": self.state.answered,
-            "answerers": self.config.answerers,
             "subscribers": self.state.subscribers,
-        })
+        });
+        if self.config.answers {
+            info["pendingCalls"] = json!(self.state.pending.len());
+            info["answered"] = json!(self.state.answered);
+            info["answerers"] = json!(self.config.answerers);
+        }
+        info
     }
 
     fn view(&self) -> Value {
@@ -712,6 +738,7 @@ impl Mirror {
 impl Device for Mirror {
     fn handle(&mut self, msg: &Message) -> Reply {
         if let Some(reference) = msg.tag("X-Reference")
+            && self.config.answers
             && !self.config.authorities.contains(&msg.from)
         {
             return self.answer(msg, reference);
@@ -970,6 +997,27 @@ mod tests {
         assert_eq!(info["pendingCalls"], 0);
         // The saved state restores to the same bytes.
         let restored = Mirror::restore(&env(&[("Answerer", HELPER)]), &m.save()).unwrap();
+        assert_eq!(restored.save(), m.save());
+    }
+
+    #[test]
+    fn a_mirror_1_0_takes_no_answers_and_keeps_its_bytes() {
+        const TARGET: &str = "TARGETdddddddddddddddddddddddddddddddddddd0";
+        let mut m = Mirror::new_1_0(&env(&[])).unwrap();
+        let reply = m.handle(&msg(
+            "Chain-Event",
+            ADAPTER,
+            batch(vec![call(1, TARGET, "Ping", "a")], 7),
+            1,
+        ));
+        assert_eq!(reply.output["calls"], 1);
+        let text = String::from_utf8(m.save()).unwrap();
+        assert!(!text.contains("pending"), "{text}");
+        let r = m.handle(&reply_to("1", TARGET, 2, "pong"));
+        assert!(r.error.unwrap().starts_with("unknown action"));
+        let info = m.handle(&msg("Info", "x", json!(null), 3)).output;
+        assert!(info.get("answered").is_none(), "{info}");
+        let restored = Mirror::restore_1_0(&env(&[]), &m.save()).unwrap();
         assert_eq!(restored.save(), m.save());
     }
 

@@ -18,9 +18,13 @@ use serde_json::Value;
 /// The Chain-Event encoding this build writes.
 pub const CHAIN_EVENT_VERSION: u32 = 1;
 
-/// The `Device` tag of the process that mirrors one watched contract (`mirror@1.0`): adapters
-/// spawn it, the devices crate runs it.
-pub const MIRROR_DEVICE: &str = "mirror@1.0";
+/// The `Device` tag of the process that mirrors one watched contract: adapters spawn it, the
+/// devices crate runs it. Version 1.1 takes the answers to the gateway calls it forwards.
+pub const MIRROR_DEVICE: &str = "mirror@1.1";
+
+/// The first mirror version, without answers: processes spawned with it compute exactly as
+/// they always did (a device's behaviour is part of what its processes' bytes depend on).
+pub const MIRROR_DEVICE_1_0: &str = "mirror@1.0";
 
 fn version_1() -> u32 {
     1

@@ -2,7 +2,7 @@
 //! with the node's attestation keys, and records each answer's delivery for the relayer.
 //!
 //! Only answers this node computed itself are signed: they are read from the results of the
-//! `mirror@1.0` processes this node spawned (owner = the node's address), evaluated from its
+//! `mirror@1.1` processes this node spawned (owner = the node's address), evaluated from its
 //! own schedule. Nothing arrives here from outside.
 //!
 //! Never two payloads for one request: before a signature exists anywhere but in memory, a
