@@ -85,13 +85,13 @@ pub struct Submission {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gas_limit: Option<u64>,
     /// The newest EIP-1559 fee cap, wei.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "decimal")]
     pub max_fee_per_gas: Option<u128>,
     /// The newest EIP-1559 priority fee, wei.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "decimal")]
     pub max_priority_fee_per_gas: Option<u128>,
     /// The first fee cap sent: bumps stop at a configured multiple of it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "decimal")]
     pub first_max_fee_per_gas: Option<u128>,
     /// Solana: the recent blockhash the newest transaction was signed with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,6 +101,28 @@ pub struct Submission {
     pub last_valid_block_height: Option<u64>,
     /// When the newest transaction was sent (ms since the epoch).
     pub sent_ms: u64,
+}
+
+/// Wei amounts as decimal strings: JSON numbers lose precision past 2^53, and serde's
+/// internally tagged enums cannot carry a u128 at all.
+mod decimal {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(value: &Option<u128>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => s.serialize_str(&v.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u128>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|t| {
+                t.parse()
+                    .map_err(|_| D::Error::custom(format!("{t:?} is not a decimal amount")))
+            })
+            .transpose()
+    }
 }
 
 /// Where a submission stands on its chain.
@@ -224,5 +246,43 @@ impl DeliveryRecord {
     /// Reads a stored record.
     pub fn decode(bytes: &[u8]) -> Result<DeliveryRecord, serde_json::Error> {
         serde_json::from_slice(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_submitted_record_with_fees_past_u64_reads_back() {
+        let answer: Answer = serde_json::from_value(serde_json::json!({
+            "chainId": "1", "gateway": "0x00", "target": "0x01", "requestId": "1",
+            "requestTx": "0x02", "process": "p", "requestedProcess": "p", "message": "m",
+            "mirror": "r", "slot": 1, "data": "d", "tags": []
+        }))
+        .unwrap();
+        let record = DeliveryRecord {
+            id: "x".into(),
+            answer,
+            state: DeliveryState::Submitted {
+                epoch: 0,
+                signatures: vec![],
+                submission: Box::new(Submission {
+                    txs: vec!["0xab".into()],
+                    nonce: Some(3),
+                    max_fee_per_gas: Some(u128::MAX),
+                    max_priority_fee_per_gas: Some(1),
+                    first_max_fee_per_gas: Some(u128::from(u64::MAX) + 1),
+                    ..Submission::default()
+                }),
+            },
+            failures: 0,
+            next_attempt_ms: 0,
+            last_error: None,
+            created_ms: 1,
+        };
+        let bytes = record.encode();
+        assert!(String::from_utf8_lossy(&bytes).contains(&format!("\"{}\"", u128::MAX)));
+        assert_eq!(DeliveryRecord::decode(&bytes).unwrap(), record);
     }
 }

@@ -163,10 +163,12 @@ impl Pipeline {
         let open: Vec<DeliveryRecord> = tokio::task::spawn_blocking(move || {
             let mut open = Vec::new();
             for entry in node.store().deliveries() {
-                let (_, raw) = entry?;
-                let record = DeliveryRecord::decode(&raw)?;
-                if !record.state.is_final() {
-                    open.push(record);
+                let (id, raw) = entry?;
+                match DeliveryRecord::decode(&raw) {
+                    Ok(record) if !record.state.is_final() => open.push(record),
+                    Ok(_) => {}
+                    // One unreadable record must not hold up the others.
+                    Err(e) => tracing::error!(%id, error = %e, "delivery record unreadable"),
                 }
             }
             Ok::<_, anyhow::Error>(open)

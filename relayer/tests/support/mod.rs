@@ -33,7 +33,19 @@ impl RunningNode {
     /// As [`RunningNode::start_with`], run from the directory `cwd` (where a relative
     /// `data_dir` is).
     pub fn start_in(cwd: &Path, data_dir: &Path, extra: &[&str]) -> (RunningNode, Vec<String>) {
-        Self::spawn(cwd, data_dir, extra, None)
+        Self::spawn(cwd, data_dir, "127.0.0.1:0", extra, None)
+    }
+
+    /// As [`RunningNode::start_with`], listening on `listen` (a port picked before, so peers
+    /// can be configured with it) and logging at `filter` into `log`.
+    pub fn start_on(
+        data_dir: &Path,
+        listen: &str,
+        extra: &[&str],
+        filter: &str,
+        log: &Path,
+    ) -> (RunningNode, Vec<String>) {
+        Self::spawn(Path::new("."), data_dir, listen, extra, Some((filter, log)))
     }
 
     /// As [`RunningNode::start_with`], logging at `AOLINK_LOG=filter` into the file `log`.
@@ -43,12 +55,19 @@ impl RunningNode {
         filter: &str,
         log: &Path,
     ) -> (RunningNode, Vec<String>) {
-        Self::spawn(Path::new("."), data_dir, extra, Some((filter, log)))
+        Self::spawn(
+            Path::new("."),
+            data_dir,
+            "127.0.0.1:0",
+            extra,
+            Some((filter, log)),
+        )
     }
 
     fn spawn(
         cwd: &Path,
         data_dir: &Path,
+        listen: &str,
         extra: &[&str],
         log: Option<(&str, &Path)>,
     ) -> (RunningNode, Vec<String>) {
@@ -61,7 +80,7 @@ impl RunningNode {
         };
         let mut child = Command::new(env!("CARGO_BIN_EXE_aolink"))
             .current_dir(cwd)
-            .args(["node", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["node", "--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .env("AOLINK_LOG", filter)
@@ -135,6 +154,31 @@ impl Drop for RunningNode {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Free loopback ports, found by binding and letting go (the test then binds them again).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local address").port())
+        .collect()
+}
+
+/// Writes `secret` as a 0600 key file.
+pub fn key_file(path: &Path, secret: &[u8]) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .expect("create a key file");
+    writeln!(f, "{}", hex::encode(secret)).expect("write a key file");
 }
 
 /// A signed `Type=Process` item for the node at `scheduler`.
