@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use aolink_primitives::adapter::{ChainStatus, CursorWrite};
-use aolink_primitives::delivery::DeliveryRecord;
+use aolink_primitives::delivery::{DeliveryRecord, DeliveryState};
 
 use crate::ans104::{DataItem, ItemError, b64url_decode_32, b64url_encode};
 use crate::attest::{AttestConfig, AttestError, Attester};
@@ -266,6 +266,46 @@ impl Node {
             }
         }
         Ok(summary)
+    }
+
+    /// Gives a dead delivery another go (`aolink replay`): back to collecting signatures, its
+    /// failures forgotten. `Ok(Err(state))` names the state of a delivery that is not dead;
+    /// `Ok(Ok(None))` means there is no such delivery.
+    pub async fn replay_delivery(
+        &self,
+        id: &str,
+    ) -> Result<Result<Option<DeliveryRecord>, &'static str>, NodeError> {
+        let Some(raw) = self.inner.store.delivery(id)? else {
+            return Ok(Ok(None));
+        };
+        let mut record = DeliveryRecord::decode(&raw).map_err(|e| StoreError::Corrupt {
+            what: "delivery record",
+            reason: e.to_string(),
+        })?;
+        if !matches!(record.state, DeliveryState::Dead { .. }) {
+            return Ok(Err(record.state.name()));
+        }
+        let signed = !self
+            .inner
+            .attester
+            .attestations(id)
+            .map_err(|e| NodeError::Internal(e.to_string()))?
+            .is_empty();
+        record.state = if signed {
+            DeliveryState::Signed
+        } else {
+            DeliveryState::Pending
+        };
+        record.failures = 0;
+        record.next_attempt_ms = 0;
+        record.last_error = None;
+        let mut batch = Batch::new();
+        batch.put_delivery(id, &record.encode());
+        self.inner.store.apply(&batch)?;
+        self.inner.store.flush().await?;
+        tracing::info!(id, state = record.state.name(), "dead delivery replayed");
+        self.inner.attested.notify_waiters();
+        Ok(Ok(Some(record)))
     }
 
     /// The attestation room.

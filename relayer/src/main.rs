@@ -38,6 +38,15 @@ enum Command {
     /// Check the fair-launch mint: the total after N periods, or a largest-remainder split.
     #[command(subcommand)]
     Mint(mint::MintCommand),
+    /// Give a dead delivery another go: the running node takes it back to collecting
+    /// signatures, then submits it again.
+    Replay {
+        /// The answer's id (64 hex digits, as `/status` and the logs show it).
+        id: String,
+        /// The running node.
+        #[arg(long, env = "AOLINK_NODE_URL", default_value = "http://127.0.0.1:4010")]
+        node: String,
+    },
     /// Check every schedule in a data directory (slots gap-free, hash chains, signatures).
     /// The node must not be running.
     Audit {
@@ -145,7 +154,37 @@ fn run(cli: Cli) -> Result<()> {
         Command::Audit { data_dir } => audit(&data_dir),
         Command::Eval(args) => eval(&args),
         Command::Mint(command) => mint::run(&command),
+        Command::Replay { id, node } => runtime.block_on(replay(&node, &id)),
     }
+}
+
+async fn replay(node: &str, id: &str) -> Result<()> {
+    let url = format!("{}/deliveries/{id}/replay", node.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .send()
+        .await
+        .with_context(|| {
+            format!("reaching the node at {node} (is it running? --node sets its URL)")
+        })?;
+    let status = response.status();
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .with_context(|| format!("reading the answer of {url}"))?;
+    if !status.is_success() {
+        bail!(
+            "{}",
+            body["error"]
+                .as_str()
+                .unwrap_or("the node refused the replay")
+        );
+    }
+    println!(
+        "delivery {id} is {} again: the node submits it once it has a quorum",
+        body["state"]["name"].as_str().unwrap_or("open")
+    );
+    Ok(())
 }
 
 async fn run_node(args: NodeArgs) -> Result<()> {

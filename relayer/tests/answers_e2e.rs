@@ -245,6 +245,35 @@ async fn a_dapps_question_is_answered_on_chain_2_of_3_exactly_once() {
         .await
         .unwrap();
     assert_eq!(logs.len(), 1, "delivered exactly once");
+
+    // What an operator sees: the queue in /metrics, and a replay of a delivery that is not
+    // dead refused with its state named.
+    let metrics = client
+        .get(format!("{}/metrics", instances[0].url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "aolink_deliveries{state=\"confirmed\"} 1\n",
+        "aolink_deliveries_open 0\n",
+        "aolink_attestations_signed 1\n",
+        "aolink_signer_halted 0\n",
+    ] {
+        assert!(metrics.contains(line), "{line:?} not in\n{metrics}");
+    }
+    let replay = std::process::Command::new(env!("CARGO_BIN_EXE_aolink"))
+        .args(["replay", &id, "--node", &instances[0].url])
+        .output()
+        .unwrap();
+    assert!(!replay.status.success());
+    let said = String::from_utf8_lossy(&replay.stderr);
+    assert!(
+        said.contains("the delivery is confirmed, not dead"),
+        "{said}"
+    );
     for instance in instances {
         instance.node.stop();
     }

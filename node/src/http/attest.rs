@@ -69,6 +69,24 @@ pub(crate) async fn attestations(
     Ok(Json(json!({ "attestations": signed })))
 }
 
+/// `POST /deliveries/{id}/replay`: a dead delivery goes back to collecting signatures (409 when
+/// it is not dead).
+pub(crate) async fn replay(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<DeliveryRecord>, ApiError> {
+    checked(&id)?;
+    match s.node.replay_delivery(&id).await? {
+        Ok(Some(record)) => Ok(Json(record)),
+        Ok(None) => Err(ApiError::not_found("no answer with this id here")),
+        Err(state) => Err(ApiError {
+            status: axum::http::StatusCode::CONFLICT,
+            reason: format!("the delivery is {state}, not dead: only a dead delivery is replayed"),
+            field: None,
+        }),
+    }
+}
+
 /// `GET /deliveries/{id}`: the delivery record of answer `id`.
 pub(crate) async fn delivery(
     State(s): State<AppState>,

@@ -21,10 +21,65 @@ use super::AppState;
 
 /// `GET /metrics`.
 pub(crate) async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    let node = s.node.clone();
+    let extra = tokio::task::spawn_blocking(move || delivery_samples(&node))
+        .await
+        .unwrap_or_default();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        render(&as_values(s.node.statuses()), s.node.unrouted_calls().count),
+        render(
+            &as_values(s.node.statuses()),
+            s.node.unrouted_calls().count,
+            extra,
+        ),
     )
+}
+
+/// The delivery queue and the signer: records per state, the open ones and the age of the
+/// oldest, signatures since start, and whether the signer is halted.
+fn delivery_samples(node: &crate::Node) -> Vec<Sample> {
+    let mut out = Vec::new();
+    match node.delivery_summary() {
+        Ok(summary) => {
+            for (state, n) in &summary.by_state {
+                out.push((
+                    "aolink_deliveries".into(),
+                    vec![("state", (*state).to_string())],
+                    *n as f64,
+                ));
+            }
+            out.push((
+                "aolink_deliveries_open".into(),
+                Vec::new(),
+                summary.open as f64,
+            ));
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let age = summary
+                .oldest_open_ms
+                .map_or(0.0, |t| now.saturating_sub(t) as f64 / 1000.0);
+            out.push((
+                "aolink_deliveries_oldest_open_age_seconds".into(),
+                Vec::new(),
+                age,
+            ));
+        }
+        Err(e) => tracing::error!(error = %e, "delivery records not counted"),
+    }
+    let attester = node.attester();
+    out.push((
+        "aolink_attestations_signed".into(),
+        Vec::new(),
+        attester.signed_since_start() as f64,
+    ));
+    let halted = !matches!(attester.halted(), Ok(None));
+    out.push((
+        "aolink_signer_halted".into(),
+        Vec::new(),
+        if halted { 1.0 } else { 0.0 },
+    ));
+    out
 }
 
 /// The reports as JSON: the mapping below walks fields, whatever a component reports.
@@ -40,15 +95,20 @@ type Sample = (String, Vec<(&'static str, String)>, f64);
 
 /// The text exposition of `statuses`, metrics sorted by name, each with one `# TYPE` line.
 /// `unrouted` is the count of chain calls to processes the node does not have.
-pub(crate) fn render(statuses: &BTreeMap<String, Value>, unrouted: u64) -> String {
-    let mut samples: Vec<Sample> = vec![
+pub(crate) fn render(
+    statuses: &BTreeMap<String, Value>,
+    unrouted: u64,
+    extra: Vec<Sample>,
+) -> String {
+    let mut samples: Vec<Sample> = extra;
+    samples.extend([
         ("aolink_up".into(), Vec::new(), 1.0),
         (
             "aolink_unrouted_chain_calls".into(),
             Vec::new(),
             unrouted as f64,
         ),
-    ];
+    ]);
     for (component, report) in statuses {
         let kind = report["kind"].as_str().unwrap_or("component");
         let Some(fields) = report.as_object() else {
@@ -163,7 +223,15 @@ mod tests {
                 "contracts": [{"address": "Gw", "passedOver": {"failedTransactions": 2, "last": "x"}}],
             }),
         );
-        let text = render(&statuses, 3);
+        let text = render(
+            &statuses,
+            3,
+            vec![(
+                "aolink_deliveries".into(),
+                vec![("state", "dead".into())],
+                2.0,
+            )],
+        );
         for line in [
             "# TYPE aolink_up gauge\naolink_up 1\n",
             "aolink_ethereum_chain_id{component=\"ethereum/1\"} 1\n",
@@ -175,6 +243,7 @@ mod tests {
             "aolink_component_up{component=\"odd\\\"one\"} 0\n",
             "aolink_solana_contracts_passed_over_failed_transactions{component=\"solana/devnet\",address=\"Gw\"} 2\n",
             "aolink_unrouted_chain_calls 3\n",
+            "aolink_deliveries{state=\"dead\"} 2\n",
         ] {
             assert!(text.contains(line), "{line:?} not in\n{text}");
         }

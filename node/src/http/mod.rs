@@ -82,6 +82,7 @@ pub fn router(node: Node, config: &HttpConfig) -> Result<Router, ItemError> {
         .route("/monitor/{id}", post(cron::monitor).delete(cron::unmonitor))
         .route("/attestations/{id}", get(attest::attestations))
         .route("/deliveries/{id}", get(attest::delivery))
+        .route("/deliveries/{id}/replay", post(attest::replay))
         .route("/{id}", get(su::get_id))
         .route("/{id}/latest", get(su::latest))
         .fallback(error::not_found)

@@ -154,3 +154,157 @@ pub fn quorum(
     }
     (valid.len() >= set.threshold).then(|| valid.into_values().take(set.threshold).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aolink_node::attest::AttestKeys;
+
+    fn answer(chain: &str) -> Answer {
+        let solana = chain.starts_with("solana:");
+        let key = |b: u8| bs58::encode([b; 32]).into_string();
+        let sig = bs58::encode([9u8; 64]).into_string();
+        Answer {
+            chain_id: chain.into(),
+            gateway: if solana {
+                key(1)
+            } else {
+                "0x5fbdb2315678afecb367f032d93f642f64180aa3".into()
+            },
+            target: if solana {
+                key(2)
+            } else {
+                "0xe7f1725e7734ce288f8367e1bb143e90bb3f0512".into()
+            },
+            request_id: if solana {
+                format!("{sig}:0")
+            } else {
+                "1".into()
+            },
+            request_tx: if solana { sig } else { "0x01".into() },
+            process: aolink_node::ans104::b64url_encode(&[3; 32]),
+            requested_process: aolink_node::ans104::b64url_encode(&[3; 32]),
+            message: "m".into(),
+            mirror: "r".into(),
+            slot: 4,
+            data: "forty-two".into(),
+            data_encoding: None,
+            tags: vec![("Action".into(), "Answer".into())],
+        }
+    }
+
+    fn keys(secret: u8) -> AttestKeys {
+        AttestKeys::none()
+            .with_ethereum(&[secret; 32], "test")
+            .unwrap()
+            .with_solana(&[secret; 32])
+    }
+
+    fn attest(secret: u8, answer: &Answer, epoch: u64) -> Attestation {
+        let payload = answer.payload(epoch).unwrap();
+        let bytes = signed_bytes(&payload, &answer.data_bytes().unwrap()).unwrap();
+        let (signer, sig) = keys(secret).sign(answer.family(), &bytes).unwrap();
+        Attestation {
+            id: answer.id(),
+            epoch,
+            signer,
+            signature: format!("0x{}", hex::encode(sig)),
+            answer: answer.clone(),
+        }
+    }
+
+    fn set(family: Family, members: &[u8]) -> SetConfig {
+        let signers = members
+            .iter()
+            .map(|m| match family {
+                Family::Ethereum => keys(*m).ethereum_address().unwrap(),
+                Family::Solana => keys(*m).solana_public().unwrap(),
+            })
+            .collect();
+        SignerSets::new(vec![SetConfig {
+            family,
+            epoch: 0,
+            threshold: 2,
+            signers,
+        }])
+        .unwrap()
+        .get(family, 0)
+        .unwrap()
+        .clone()
+    }
+
+    #[test]
+    fn two_of_three_make_a_quorum_ordered_by_address() {
+        let ours = answer("31337");
+        let set = set(Family::Ethereum, &[1, 2, 3]);
+        let all = [
+            attest(3, &ours, 0),
+            attest(1, &ours, 0),
+            attest(2, &ours, 0),
+        ];
+        let q = quorum(&all, &ours, &set).unwrap();
+        assert_eq!(q.len(), 2);
+        assert!(q[0].signer < q[1].signer, "ascending signer order");
+    }
+
+    #[test]
+    fn forged_stale_changed_and_repeated_signatures_do_not_count() {
+        let ours = answer("31337");
+        let set = set(Family::Ethereum, &[1, 2, 3]);
+        let one = attest(1, &ours, 0);
+        // An outsider's key.
+        assert!(
+            check(&attest(9, &ours, 0), &ours, &set)
+                .unwrap_err()
+                .contains("not in")
+        );
+        // Another epoch.
+        assert!(
+            check(&attest(2, &ours, 1), &ours, &set)
+                .unwrap_err()
+                .contains("epoch")
+        );
+        // A peer that computed another answer.
+        let mut other = ours.clone();
+        other.data = "forty-three".into();
+        assert!(
+            check(&attest(2, &other, 0), &ours, &set)
+                .unwrap_err()
+                .contains("another answer")
+        );
+        // A signature over other data, claimed for ours.
+        let mut lying = attest(2, &other, 0);
+        lying.answer = ours.clone();
+        assert!(check(&lying, &ours, &set).unwrap_err().contains("not"));
+        // The same member twice is one signature.
+        assert!(quorum(&[one.clone(), one.clone()], &ours, &set).is_none());
+        assert!(quorum(&[one, lying], &ours, &set).is_none());
+    }
+
+    #[test]
+    fn solana_signatures_are_checked_over_the_payload() {
+        let ours = answer("solana:devnet");
+        let set = set(Family::Solana, &[1, 2, 3]);
+        let good = [attest(1, &ours, 0), attest(2, &ours, 0)];
+        assert_eq!(quorum(&good, &ours, &set).unwrap().len(), 2);
+        let mut forged = attest(2, &ours, 0);
+        forged.signature = attest(1, &ours, 0).signature;
+        assert!(check(&forged, &ours, &set).is_err());
+    }
+
+    #[test]
+    fn bad_sets_are_named() {
+        let bad = |set: SetConfig| format!("{:#}", SignerSets::new(vec![set]).unwrap_err());
+        let base = SetConfig {
+            family: Family::Ethereum,
+            epoch: 0,
+            threshold: 2,
+            signers: vec!["0x5fbdb2315678afecb367f032d93f642f64180aa3".into()],
+        };
+        assert!(bad(base.clone()).contains("attest.sets[0].threshold"));
+        let mut wrong = base.clone();
+        wrong.threshold = 1;
+        wrong.signers = vec!["nope".into()];
+        assert!(bad(wrong).contains("attest.sets[0].signers[0]"));
+    }
+}
