@@ -65,6 +65,9 @@ impl Default for DeliverySettings {
     }
 }
 
+/// How often an instance waiting for its turn as a backup reads the gateway's `delivered`.
+const BACKUP_CHECK_MS: u64 = 2_000;
+
 /// The pipeline of one instance.
 pub struct Pipeline {
     node: Node,
@@ -333,12 +336,6 @@ impl Pipeline {
         epoch: u64,
         signatures: Vec<Attestation>,
     ) -> Result<()> {
-        let turn = self.my_turn_at(&record);
-        if turn > now_ms() {
-            let mut record = record;
-            record.next_attempt_ms = turn;
-            return self.save(&record, None).await;
-        }
         match sender.delivered(&record.answer).await {
             Ok(true) => {
                 let state = DeliveryState::Confirmed { tx: String::new() };
@@ -346,6 +343,14 @@ impl Pipeline {
             }
             Ok(false) => {}
             Err(e) => return self.retry_later(record, e.to_string(), false).await,
+        }
+        let turn = self.my_turn_at(&record);
+        if turn > now_ms() {
+            // A backup: it looks at the gateway now and then, and closes the record as soon
+            // as the first submitter's delivery is there.
+            let mut record = record;
+            record.next_attempt_ms = turn.min(now_ms() + BACKUP_CHECK_MS);
+            return self.save(&record, None).await;
         }
         let book_key = format!("delivery/nonce/{}/{}", sender.chain_id(), sender.account());
         let _nonces = self.nonces.lock().await;

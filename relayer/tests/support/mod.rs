@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use aolink_node::ans104::{DataItem, Ed25519Signer, Tag, b64url_encode};
 
+pub mod answers;
 pub mod proxy;
 
 /// A running `aolink node`.
