@@ -104,6 +104,14 @@ fn corrupt(what: &'static str, e: impl std::fmt::Display) -> StoreError {
     }
 }
 
+/// Why the signer halts when `answer` contradicts what it took before from message `earlier`.
+fn conflict(answer: &Answer, earlier: &str) -> String {
+    format!(
+        "request {} on {} was answered twice with different content (first: message {earlier}, now: message {}); nothing more is signed until an operator resumes",
+        answer.request_id, answer.chain_id, answer.message
+    )
+}
+
 /// The content of a payload, whatever its epoch.
 fn content_of(payload: &AnswerPayload) -> String {
     let mut content = payload.clone();
@@ -229,11 +237,33 @@ impl Attester {
         Ok(taken)
     }
 
+    /// Records one answer as [`Attester::scan`] does for each it finds, durably. Returns
+    /// false when it was recorded before (and halts the signer if it was recorded with other
+    /// content).
+    pub fn record(&self, answer: &Answer) -> Result<bool, AttestError> {
+        let mut batch = Batch::new();
+        let taken = self.take(answer, &mut batch)?;
+        self.store.apply(&batch)?;
+        self.store.flush_blocking()?;
+        Ok(taken)
+    }
+
     /// Records `answer`'s delivery and, when this node can, its signature, into `batch`.
     /// Returns false when the answer was already recorded.
     fn take(&self, answer: &Answer, batch: &mut Batch) -> Result<bool, AttestError> {
         let id = answer.id();
-        if self.store.delivery(&id)?.is_some() {
+        if let Some(raw) = self.store.delivery(&id)? {
+            let recorded =
+                DeliveryRecord::decode(&raw).map_err(|e| corrupt("delivery record", e))?;
+            let same = match (recorded.answer.payload(0), answer.payload(0)) {
+                (Ok(a), Ok(b)) => content_of(&a) == content_of(&b),
+                _ => recorded.answer == *answer,
+            };
+            if !same {
+                let reason = conflict(answer, &recorded.answer.message);
+                tracing::error!(id = %id, "{reason}");
+                self.halt_into(batch, &reason);
+            }
             return Ok(false);
         }
         let state = match self.sign_into(answer, self.config.epoch, batch)? {
@@ -283,10 +313,7 @@ impl Attester {
         if let Some(raw) = self.store.attest(&guard_key(&id))? {
             let guard: Guard = serde_json::from_slice(&raw).map_err(|e| corrupt("guard", e))?;
             if guard.content != content {
-                let reason = format!(
-                    "request {} on {} was answered twice with different content (signed: message {}, now: message {}); nothing more is signed until an operator resumes",
-                    answer.request_id, answer.chain_id, guard.message, answer.message
-                );
+                let reason = conflict(answer, &guard.message);
                 tracing::error!(id = %id, "{reason}");
                 self.halt_into(batch, &reason);
                 return Ok(None);
@@ -428,5 +455,80 @@ pub fn family_of_signer(signer: &str) -> Family {
         Family::Ethereum
     } else {
         Family::Solana
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+
+    fn answer(data: &str, message: &str) -> Answer {
+        Answer {
+            chain_id: "31337".into(),
+            gateway: "0x5fbdb2315678afecb367f032d93f642f64180aa3".into(),
+            target: "0xe7f1725e7734ce288f8367e1bb143e90bb3f0512".into(),
+            request_id: "1".into(),
+            request_tx: "0x01".into(),
+            process: b64url_encode(&[3; 32]),
+            requested_process: b64url_encode(&[3; 32]),
+            message: message.into(),
+            mirror: "m".into(),
+            slot: 1,
+            data: data.into(),
+            data_encoding: None,
+            tags: vec![],
+        }
+    }
+
+    fn attester(dir: &std::path::Path) -> Attester {
+        let config = AttestConfig {
+            epoch: 0,
+            keys: AttestKeys::none().with_ethereum(&[7; 32], "test").unwrap(),
+        };
+        Attester::new(
+            Store::open(&dir.join("db")).unwrap(),
+            config,
+            "node".into(),
+            Arc::new(SystemClock),
+        )
+    }
+
+    #[test]
+    fn a_different_answer_to_a_signed_request_is_refused_across_a_restart_and_halts() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = {
+            let a = attester(dir.path());
+            assert!(a.record(&answer("42", "m1")).unwrap());
+            // The same answer again (a replayed result, another message id): nothing new.
+            assert!(!a.record(&answer("42", "m2")).unwrap());
+            assert!(a.halted().unwrap().is_none());
+            a.attestations(&answer("42", "m1").id()).unwrap()
+        };
+        assert_eq!(first.len(), 1);
+
+        let a = attester(dir.path());
+        assert!(!a.record(&answer("43", "m3")).unwrap());
+        let halt = a.halted().unwrap().expect("halted");
+        assert!(halt.reason.contains("different content"), "{}", halt.reason);
+        assert_eq!(
+            a.attestations(&first[0].id).unwrap(),
+            first,
+            "still only the first signature"
+        );
+        // Halted, it signs nothing new, even for another request; the halt survives a restart.
+        let mut other = answer("1", "m4");
+        other.request_id = "2".into();
+        assert!(a.record(&other).unwrap(), "recorded for delivery");
+        assert!(a.attestations(&other.id()).unwrap().is_empty());
+        drop(a);
+        let a = attester(dir.path());
+        assert!(a.halted().unwrap().is_some());
+        assert_eq!(a.resume().unwrap().map(|h| h.reason), Some(halt.reason));
+        assert!(a.halted().unwrap().is_none());
+        // A rotation re-signs the same content for the next epoch, and only that.
+        let again = a.sign_for_epoch(&first[0].id, 1).unwrap().unwrap();
+        assert_eq!(again.epoch, 1);
+        assert_eq!(again.answer.data, "42");
     }
 }
