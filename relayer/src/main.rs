@@ -47,6 +47,13 @@ enum Command {
         #[arg(long, env = "AOLINK_NODE_URL", default_value = "http://127.0.0.1:4010")]
         node: String,
     },
+    /// Let a halted signer sign again, once you have read why it halted (`/status` shows the
+    /// reason: two different answers to one request, or the chain disagreeing with it).
+    ResumeSigner {
+        /// The running node.
+        #[arg(long, env = "AOLINK_NODE_URL", default_value = "http://127.0.0.1:4010")]
+        node: String,
+    },
     /// Check every schedule in a data directory (slots gap-free, hash chains, signatures).
     /// The node must not be running.
     Audit {
@@ -155,6 +162,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval(&args),
         Command::Mint(command) => mint::run(&command),
         Command::Replay { id, node } => runtime.block_on(replay(&node, &id)),
+        Command::ResumeSigner { node } => runtime.block_on(resume_signer(&node)),
     }
 }
 
@@ -184,6 +192,30 @@ async fn replay(node: &str, id: &str) -> Result<()> {
         "delivery {id} is {} again: the node submits it once it has a quorum",
         body["state"]["name"].as_str().unwrap_or("open")
     );
+    Ok(())
+}
+
+async fn resume_signer(node: &str) -> Result<()> {
+    let url = format!("{}/attest/resume", node.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .send()
+        .await
+        .with_context(|| {
+            format!("reaching the node at {node} (is it running? --node sets its URL)")
+        })?;
+    let status = response.status();
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .with_context(|| format!("reading the answer of {url}"))?;
+    if !status.is_success() {
+        bail!("{}", body["error"].as_str().unwrap_or("the node refused"));
+    }
+    match body["cleared"]["reason"].as_str() {
+        Some(reason) => println!("signer resumed; it had halted because: {reason}"),
+        None => println!("the signer was not halted"),
+    }
     Ok(())
 }
 

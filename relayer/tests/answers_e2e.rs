@@ -75,6 +75,12 @@ async fn a_dapps_question_is_answered_on_chain_2_of_3_exactly_once() {
         said.contains("the delivery is confirmed, not dead"),
         "{said}"
     );
+    let resume = std::process::Command::new(env!("CARGO_BIN_EXE_aolink"))
+        .args(["resume-signer", "--node", &urls[1]])
+        .output()
+        .unwrap();
+    assert!(resume.status.success());
+    assert!(String::from_utf8_lossy(&resume.stdout).contains("the signer was not halted"));
     for node in nodes {
         node.stop();
     }

@@ -87,6 +87,24 @@ pub(crate) async fn replay(
     }
 }
 
+/// `POST /attest/resume`: clears the signer's halt after an operator looked at its reason;
+/// answers the halt cleared (`null` when there was none).
+pub(crate) async fn resume(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let node = s.node.clone();
+    let cleared = tokio::task::spawn_blocking(move || node.attester().resume())
+        .await
+        .map_err(|e| {
+            ApiError::from(StoreError::Corrupt {
+                what: "halt flag",
+                reason: e.to_string(),
+            })
+        })??;
+    if let Some(halt) = &cleared {
+        tracing::warn!(reason = %halt.reason, "signer resumed by an operator");
+    }
+    Ok(Json(json!({ "cleared": cleared })))
+}
+
 /// `GET /deliveries/{id}`: the delivery record of answer `id`.
 pub(crate) async fn delivery(
     State(s): State<AppState>,

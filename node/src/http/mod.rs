@@ -83,6 +83,7 @@ pub fn router(node: Node, config: &HttpConfig) -> Result<Router, ItemError> {
         .route("/attestations/{id}", get(attest::attestations))
         .route("/deliveries/{id}", get(attest::delivery))
         .route("/deliveries/{id}/replay", post(attest::replay))
+        .route("/attest/resume", post(attest::resume))
         .route("/{id}", get(su::get_id))
         .route("/{id}/latest", get(su::latest))
         .fallback(error::not_found)
