@@ -166,37 +166,10 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-async fn replay(node: &str, id: &str) -> Result<()> {
-    let url = format!("{}/deliveries/{id}/replay", node.trim_end_matches('/'));
-    let response = reqwest::Client::new()
-        .post(&url)
-        .send()
-        .await
-        .with_context(|| {
-            format!("reaching the node at {node} (is it running? --node sets its URL)")
-        })?;
-    let status = response.status();
-    let body: serde_json::Value = response
-        .json()
-        .await
-        .with_context(|| format!("reading the answer of {url}"))?;
-    if !status.is_success() {
-        bail!(
-            "{}",
-            body["error"]
-                .as_str()
-                .unwrap_or("the node refused the replay")
-        );
-    }
-    println!(
-        "delivery {id} is {} again: the node submits it once it has a quorum",
-        body["state"]["name"].as_str().unwrap_or("open")
-    );
-    Ok(())
-}
-
-async fn resume_signer(node: &str) -> Result<()> {
-    let url = format!("{}/attest/resume", node.trim_end_matches('/'));
+/// `POST`s to an operator route of the running node at `node`: its JSON answer, or its error
+/// as this command's.
+async fn post_to_node(node: &str, path: &str) -> Result<serde_json::Value> {
+    let url = format!("{}{path}", node.trim_end_matches('/'));
     let response = reqwest::Client::new()
         .post(&url)
         .send()
@@ -212,7 +185,21 @@ async fn resume_signer(node: &str) -> Result<()> {
     if !status.is_success() {
         bail!("{}", body["error"].as_str().unwrap_or("the node refused"));
     }
-    match body["cleared"]["reason"].as_str() {
+    Ok(body)
+}
+
+async fn replay(node: &str, id: &str) -> Result<()> {
+    let record = post_to_node(node, &format!("/deliveries/{id}/replay")).await?;
+    println!(
+        "delivery {id} is {} again: the node submits it once it has a quorum",
+        record["state"]["name"].as_str().unwrap_or("open")
+    );
+    Ok(())
+}
+
+async fn resume_signer(node: &str) -> Result<()> {
+    let answer = post_to_node(node, "/attest/resume").await?;
+    match answer["cleared"]["reason"].as_str() {
         Some(reason) => println!("signer resumed; it had halted because: {reason}"),
         None => println!("the signer was not halted"),
     }

@@ -12,6 +12,22 @@ use support::answers::{DeliveryKnobs, Round, deliveries, state, wait_confirmed, 
 
 mod support;
 
+/// The instance that sent answer `id`'s delivery, and its record, once one has.
+async fn submitted(urls: &[String], id: &str) -> (usize, Value) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut states = deliveries(urls, id).await;
+        if let Some(i) = states.iter().position(|s| state(s) == "submitted") {
+            return (i, states.swap_remove(i));
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing submitted: {states:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn attestations(url: &str, id: &str) -> Value {
     get_json(&reqwest::Client::new(), &format!("{url}/attestations/{id}")).await
 }
@@ -72,14 +88,7 @@ async fn an_instance_killed_between_submitting_and_the_receipt_delivers_exactly_
     let id = round.call(&process).await;
     round.automine(false).await;
     mine(&wallet_provider(&round.anvil), 1).await;
-    let sender = loop {
-        let states = deliveries(&urls, &id).await;
-        if let Some(i) = states.iter().position(|s| state(s) == "submitted") {
-            break i;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let sent = deliveries(&urls[sender..=sender], &id).await.remove(0);
+    let (sender, sent) = submitted(&urls, &id).await;
     let txs = sent["state"]["submission"]["txs"].clone();
     nodes.remove(sender).kill9();
     nodes.insert(sender, round.start(sender));
@@ -121,13 +130,8 @@ async fn a_delivery_stuck_under_a_risen_base_fee_is_replaced_and_lands() {
     let id = round.call(&process).await;
     round.automine(false).await;
     mine(&provider, 1).await;
-    let (sender, first) = loop {
-        let states = deliveries(&urls, &id).await;
-        if let Some(i) = states.iter().position(|s| state(s) == "submitted") {
-            break (i, states[i]["state"]["submission"].clone());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (sender, record) = submitted(&urls, &id).await;
+    let first = record["state"]["submission"].clone();
     let first_cap: u128 = first["maxFeePerGas"].as_str().unwrap().parse().unwrap();
     // The base fee jumps past what the delivery offers: the block leaves it out.
     let _: Value = provider
