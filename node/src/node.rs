@@ -304,7 +304,7 @@ impl Node {
         self.inner.store.apply(&batch)?;
         self.inner.store.flush().await?;
         tracing::info!(id, state = record.state.name(), "dead delivery replayed");
-        self.inner.attested.notify_waiters();
+        self.inner.attested.notify_one();
         Ok(Ok(Some(record)))
     }
 
@@ -783,7 +783,8 @@ impl Node {
             touched = true;
             match self.inner.attester.scan(&pid, record.next_slot) {
                 Ok(0) => {}
-                Ok(_) => self.inner.attested.notify_waiters(),
+                // A permit, not a broadcast: a pipeline busy with a pass sees it when it waits.
+                Ok(_) => self.inner.attested.notify_one(),
                 Err(AttestError::Store(e)) => return Err(e.into()),
                 Err(e) => tracing::error!(process = %record.id, error = %e, "answers not recorded"),
             }

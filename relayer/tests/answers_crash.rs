@@ -120,6 +120,7 @@ async fn a_delivery_stuck_under_a_risen_base_fee_is_replaced_and_lands() {
         resubmit_after_ms: 1_000,
         max_fee_multiple: 50,
         backup_after_ms: 60_000,
+        ..DeliveryKnobs::default()
     };
     let mut round = Round::new(anvil, knobs).await;
     let nodes: Vec<_> = (0..3).map(|i| round.start(i)).collect();

@@ -180,11 +180,13 @@ impl Pipeline {
         let now = now_ms();
         let mut next = 1_000u64;
         let mut steps = tokio::task::JoinSet::new();
+        let mut stepped = false;
         for record in open {
             if record.next_attempt_ms > now {
                 next = next.min(record.next_attempt_ms - now);
                 continue;
             }
+            stepped = true;
             let me = self.clone();
             steps.spawn(async move {
                 let id = record.id.clone();
@@ -197,8 +199,10 @@ impl Pipeline {
                 steps.join_next().await;
             }
         }
+        // A step that moved a record on leaves it due at once (signed → quorum → submitted):
+        // look again right away rather than after the idle wait.
         while steps.join_next().await.is_some() {}
-        Ok(next.max(10))
+        Ok(if stepped { 5 } else { next.max(10) })
     }
 
     async fn save(&self, record: &DeliveryRecord, batch: Option<Batch>) -> Result<()> {

@@ -41,6 +41,10 @@ pub struct DeliveryKnobs {
     pub resubmit_after_ms: u64,
     pub max_fee_multiple: u64,
     pub backup_after_ms: u64,
+    /// The gateway's finality policy: confirmations (1 by default; 0 watches the head).
+    pub finality: u64,
+    /// Whether the watcher also follows new heads over anvil's websocket.
+    pub websocket: bool,
 }
 
 impl Default for DeliveryKnobs {
@@ -49,6 +53,8 @@ impl Default for DeliveryKnobs {
             resubmit_after_ms: 10_000,
             max_fee_multiple: 3,
             backup_after_ms: 4_000,
+            finality: 1,
+            websocket: false,
         }
     }
 }
@@ -113,8 +119,9 @@ impl Round {
 [[ethereum]]
 chain_id = 31337
 rpc = "{rpc}"
-finality = 1
+finality = {finality}
 poll_interval_ms = 50
+{ws}
 
 [[ethereum.contracts]]
 address = "{gateway:#x}"
@@ -150,6 +157,12 @@ backup_after_ms = {backup}
             resubmit = knobs.resubmit_after_ms,
             multiple = knobs.max_fee_multiple,
             backup = knobs.backup_after_ms,
+            finality = knobs.finality,
+            ws = if knobs.websocket {
+                format!("ws = {:?}", self.anvil.ws_endpoint())
+            } else {
+                String::new()
+            },
         );
         std::fs::write(self.config_path(i), text).unwrap();
     }
