@@ -99,7 +99,8 @@ pub struct Submission {
     /// Solana: the block height after which the newest transaction can no longer land.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_valid_block_height: Option<u64>,
-    /// When the newest transaction was sent (ms since the epoch).
+    /// When the newest transaction was sent (ms since the epoch): stamped by the pipeline
+    /// when it records a new transaction; a sender rebuilding one keeps it.
     pub sent_ms: u64,
 }
 

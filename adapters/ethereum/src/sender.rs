@@ -319,11 +319,6 @@ impl AnswerSender for EthereumSender {
             if !txs.contains(&tx) {
                 txs.push(tx);
             }
-            let sent_ms = if bump || previous.is_none() {
-                now_ms()
-            } else {
-                previous.map_or_else(now_ms, |p| p.sent_ms)
-            };
             Ok(Prepared {
                 submission: Submission {
                     txs,
@@ -334,7 +329,8 @@ impl AnswerSender for EthereumSender {
                     first_max_fee_per_gas: first,
                     blockhash: None,
                     last_valid_block_height: None,
-                    sent_ms,
+                    // Stamped by the pipeline when it records a new transaction.
+                    sent_ms: previous.map_or(0, |p| p.sent_ms),
                 },
                 raw: envelope.encoded_2718(),
             })
@@ -421,12 +417,6 @@ impl EthereumSender {
             .ok_or_else(|| SendError::Retry(format!("the RPC has no {tag} block")))?;
         Ok(block.header.number)
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

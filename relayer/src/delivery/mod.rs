@@ -384,10 +384,12 @@ impl Pipeline {
             batch.put_meta(&book_key, &(n + 1).to_be_bytes());
         }
         let raw = prepared.raw.clone();
+        let mut submission = prepared.submission;
+        submission.sent_ms = now_ms();
         let state = DeliveryState::Submitted {
             epoch,
             signatures,
-            submission: Box::new(prepared.submission),
+            submission: Box::new(submission),
         };
         self.set_state(record, state, Some(batch)).await?;
         drop(_nonces);
@@ -441,7 +443,7 @@ impl Pipeline {
         };
         let stale = now_ms().saturating_sub(submission.sent_ms) >= sender.resubmit_after_ms();
         let bump = expired || stale;
-        if bump && matches!(sender.delivered(&record.answer).await, Ok(true)) && !expired {
+        if !expired && stale && matches!(sender.delivered(&record.answer).await, Ok(true)) {
             // Delivered by another relayer while ours waits: ours lands and reverts, which
             // keeps the nonces in order; wait for it.
             let mut record = record;
@@ -463,25 +465,22 @@ impl Pipeline {
             Err(SendError::Refused(reason)) => return self.refused(record, sender, reason).await,
             Err(e) => return self.retry_later(record, e.to_string(), false).await,
         };
+        let mut record = record;
         if prepared.submission != *submission {
             tracing::info!(
                 txs = prepared.submission.txs.len(),
                 "replacing an unincluded delivery"
             );
-            let state = DeliveryState::Submitted {
+            let mut replacement = prepared.submission;
+            replacement.sent_ms = now_ms();
+            record.state = DeliveryState::Submitted {
                 epoch,
                 signatures,
-                submission: Box::new(prepared.submission),
+                submission: Box::new(replacement),
             };
-            let mut record = record;
-            record.state = state;
-            record.next_attempt_ms = now_ms() + 250;
-            self.save(&record, None).await?;
-        } else {
-            let mut record = record;
-            record.next_attempt_ms = now_ms() + 250;
-            self.save(&record, None).await?;
         }
+        record.next_attempt_ms = now_ms() + 250;
+        self.save(&record, None).await?;
         // Sent again each time: after a restart the chain's node may not hold it any more.
         if let Err(e) = sender.broadcast(&prepared.raw).await {
             tracing::warn!(error = %e, "delivery not sent; it is sent again");
