@@ -140,17 +140,7 @@ impl Answer {
 
     /// The answer's data as bytes: hex-decoded when it is hex, its text's bytes otherwise.
     pub fn data_bytes(&self) -> Result<Vec<u8>, AnswerError> {
-        match self.data_encoding.as_deref() {
-            None => Ok(self.data.as_bytes().to_vec()),
-            Some("hex") => {
-                let text = self.data.strip_prefix("0x").unwrap_or(&self.data);
-                hex::decode(text).map_err(|e| field("data", format!("not hex: {e}")))
-            }
-            Some(other) => Err(field(
-                "dataEncoding",
-                format!("{other:?} is not a data encoding (only hex)"),
-            )),
-        }
+        data_bytes(&self.data, self.data_encoding.as_deref())
     }
 
     /// The answering process's id as its 32 bytes.
@@ -162,7 +152,7 @@ impl Answer {
     /// `keccak256(abi.encode(string[] names, string[] values))` of the answer's own tags, as a
     /// Solidity contract computes it: the `tagsHash` every payload carries.
     pub fn tags_hash(&self) -> [u8; 32] {
-        keccak256(&abi_encode_string_arrays(&self.tags))
+        tags_hash(&self.tags)
     }
 
     /// The chain-independent part of what is signed.
@@ -178,6 +168,26 @@ impl Answer {
             epoch,
         })
     }
+}
+
+/// An answer's data as bytes: hex-decoded when `encoding` is `hex`, the text's bytes otherwise.
+fn data_bytes(data: &str, encoding: Option<&str>) -> Result<Vec<u8>, AnswerError> {
+    match encoding {
+        None => Ok(data.as_bytes().to_vec()),
+        Some("hex") => {
+            let text = data.strip_prefix("0x").unwrap_or(data);
+            hex::decode(text).map_err(|e| field("data", format!("not hex: {e}")))
+        }
+        Some(other) => Err(field(
+            "dataEncoding",
+            format!("{other:?} is not a data encoding (only hex)"),
+        )),
+    }
+}
+
+/// See [`Answer::tags_hash`].
+fn tags_hash(tags: &[(String, String)]) -> [u8; 32] {
+    keccak256(&abi_encode_string_arrays(tags))
 }
 
 /// Solidity's `abi.encode(string[] names, string[] values)` of (name, value) pairs. Written out
@@ -395,6 +405,20 @@ impl SolanaPayload {
         out
     }
 
+    /// The id of the answer this payload is for ([`answer_id`]), from its own fields.
+    pub fn answer_id(&self) -> String {
+        let request = format!(
+            "{}:{}",
+            bs58::encode(self.request_signature).into_string(),
+            self.request_index
+        );
+        answer_id(
+            &self.chain_id,
+            &bs58::encode(self.gateway).into_string(),
+            &request,
+        )
+    }
+
     /// Reads a payload back, refusing anything but the exact layout.
     pub fn decode(bytes: &[u8]) -> Result<SolanaPayload, VerifyError> {
         let bad = |why: &str| VerifyError::Payload(why.to_string());
@@ -433,6 +457,89 @@ impl SolanaPayload {
             tags_hash,
             chain_id,
         })
+    }
+}
+
+/// What opens the memo of a Solana delivery: the domain, the version, then the answer's id.
+pub const SOLANA_ANSWER_MEMO_PREFIX: &str = "aolink:answer:v1:";
+
+/// The memo a Solana delivery carries to the dApp beside the Ed25519 instruction: the answer's
+/// data and tags, which the signed payload covers only by their hashes. Its text is
+/// `aolink:answer:v1:<answer id>:` followed by the JSON object
+/// `{"data": "...", "dataEncoding": "hex", "tags": [["Name", "value"], ...]}`
+/// (`dataEncoding` only for binary data).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AnswerMemo {
+    /// The answer's id ([`answer_id`]); not part of the JSON.
+    #[serde(skip)]
+    pub id: String,
+    /// The answer's data as the process wrote it.
+    pub data: String,
+    /// `hex` when `data` is hex for binary bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_encoding: Option<String>,
+    /// The answer's own tags, in order.
+    pub tags: Vec<(String, String)>,
+}
+
+impl AnswerMemo {
+    /// The memo delivering `answer`.
+    pub fn of(answer: &Answer) -> AnswerMemo {
+        AnswerMemo {
+            id: answer.id(),
+            data: answer.data.clone(),
+            data_encoding: answer.data_encoding.clone(),
+            tags: answer.tags.clone(),
+        }
+    }
+
+    /// The memo's text.
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        format!("{SOLANA_ANSWER_MEMO_PREFIX}{}:{json}", self.id)
+    }
+
+    /// Reads a memo's text back.
+    pub fn decode(text: &str) -> Result<AnswerMemo, VerifyError> {
+        let bad = |why: String| VerifyError::Memo(why);
+        let rest = text
+            .strip_prefix(SOLANA_ANSWER_MEMO_PREFIX)
+            .ok_or_else(|| bad(format!("does not start with {SOLANA_ANSWER_MEMO_PREFIX}")))?;
+        let (id, json) = rest
+            .split_once(':')
+            .ok_or_else(|| bad("no ':' after the answer id".into()))?;
+        let mut memo: AnswerMemo =
+            serde_json::from_str(json).map_err(|e| bad(format!("its JSON: {e}")))?;
+        memo.id = id.to_string();
+        Ok(memo)
+    }
+
+    /// The data's bytes.
+    pub fn data_bytes(&self) -> Result<Vec<u8>, VerifyError> {
+        data_bytes(&self.data, self.data_encoding.as_deref())
+            .map_err(|e| VerifyError::Memo(e.to_string()))
+    }
+
+    /// Checks that this memo is what `payload` signed: its data and tags hash to the payload's,
+    /// and its id is the payload's request's.
+    pub fn check(&self, payload: &SolanaPayload) -> Result<(), VerifyError> {
+        if keccak256(&self.data_bytes()?) != payload.data_hash {
+            return Err(VerifyError::Memo(
+                "its data does not hash to the signed dataHash".into(),
+            ));
+        }
+        if tags_hash(&self.tags) != payload.tags_hash {
+            return Err(VerifyError::Memo(
+                "its tags do not hash to the signed tagsHash".into(),
+            ));
+        }
+        if self.id != payload.answer_id() {
+            return Err(VerifyError::Memo(
+                "its answer id is not the signed request's".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -490,6 +597,9 @@ pub enum VerifyError {
     /// The payload does not decode.
     #[error("answer payload: {0}")]
     Payload(String),
+    /// The delivery's memo does not decode or does not match the payload.
+    #[error("answer memo: {0}")]
+    Memo(String),
     /// The payload names another epoch than the set given.
     #[error("payload epoch {payload} is not the signer set's epoch {set}")]
     Epoch {
@@ -600,6 +710,59 @@ pub fn verify_ed25519_quorum(
         });
     }
     Ok(payload)
+}
+
+/// The SPL Memo programs (v1, and v2 onwards), whose instructions carry an [`AnswerMemo`].
+pub const MEMO_PROGRAMS: [&str; 2] = [
+    "Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo",
+    "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr",
+];
+
+fn program_key(text: &str) -> [u8; 32] {
+    bs58::decode(text)
+        .into_vec()
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .unwrap_or_default()
+}
+
+/// What a Solana client checks of a transaction said to deliver an answer, given its top-level
+/// instructions as `(program id, data)` in order and the signer sets it trusts: an Ed25519
+/// instruction whose signatures are a quorum of the set of the payload's epoch
+/// ([`verify_ed25519_quorum`]), and a memo instruction whose [`AnswerMemo`] is what that
+/// payload signed. A program reads the same two instructions through the instructions sysvar.
+/// Returns the payload and the memo. The transaction must also have succeeded, which is
+/// when the Ed25519 program checked every signature; and a verifier that acts on an answer
+/// keeps the requests it has acted on, since anyone can copy a delivery into a new transaction.
+pub fn verify_answer_instructions(
+    instructions: &[([u8; 32], &[u8])],
+    sets: &[Ed25519SignerSet],
+) -> Result<(SolanaPayload, AnswerMemo), VerifyError> {
+    let ed25519 = program_key(ED25519_PROGRAM);
+    let (_, data) = instructions
+        .iter()
+        .find(|(program, _)| *program == ed25519)
+        .ok_or_else(|| VerifyError::Instruction("the transaction has none".into()))?;
+    let mut verdict = Err(VerifyError::Payload(
+        "no trusted signer set was given".into(),
+    ));
+    for set in sets {
+        verdict = verify_ed25519_quorum(&ed25519, data, set);
+        if !matches!(verdict, Err(VerifyError::Epoch { .. })) {
+            break;
+        }
+    }
+    let payload = verdict?;
+    let memos: Vec<[u8; 32]> = MEMO_PROGRAMS.iter().map(|p| program_key(p)).collect();
+    let memo = instructions
+        .iter()
+        .filter(|(program, _)| memos.contains(program))
+        .filter_map(|(_, data)| std::str::from_utf8(data).ok())
+        .find(|text| text.starts_with(SOLANA_ANSWER_MEMO_PREFIX))
+        .ok_or_else(|| VerifyError::Memo("the transaction carries no answer memo".into()))?;
+    let memo = AnswerMemo::decode(memo)?;
+    memo.check(&payload)?;
+    Ok((payload, memo))
 }
 
 #[cfg(test)]
@@ -774,6 +937,83 @@ mod tests {
         longer.push(0);
         assert!(SolanaPayload::decode(&longer).is_err());
         assert!(SolanaPayload::decode(&bytes[..20]).is_err());
+    }
+
+    #[test]
+    fn the_memo_reads_back_and_matches_only_its_own_payload() {
+        let a = answer();
+        let memo = AnswerMemo::of(&a);
+        let text = memo.encode();
+        assert!(
+            text.starts_with(&format!("aolink:answer:v1:{}:{{", a.id())),
+            "{text}"
+        );
+        let read = AnswerMemo::decode(&text).unwrap();
+        assert_eq!(read, memo);
+        let payload = SolanaPayload::from_payload(&a.payload(1).unwrap()).unwrap();
+        assert_eq!(payload.answer_id(), a.id());
+        read.check(&payload).unwrap();
+        let mut other_data = read.clone();
+        other_data.data = "ping".into();
+        assert!(
+            matches!(other_data.check(&payload), Err(VerifyError::Memo(m)) if m.contains("data"))
+        );
+        let mut other_tags = read.clone();
+        other_tags.tags.push(("X".into(), "y".into()));
+        assert!(
+            matches!(other_tags.check(&payload), Err(VerifyError::Memo(m)) if m.contains("tags"))
+        );
+        let mut other_id = read.clone();
+        other_id.id = "00".into();
+        assert!(matches!(other_id.check(&payload), Err(VerifyError::Memo(m)) if m.contains("id")));
+        for bad in [
+            "aolink:v1:{}",
+            "aolink:answer:v1:abc",
+            "aolink:answer:v1:abc:{\"data\":1}",
+        ] {
+            assert!(AnswerMemo::decode(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_delivery_transaction_verifies_only_with_its_set_and_its_own_memo() {
+        let keys: Vec<SigningKey> = (1..=3u8)
+            .map(|i| SigningKey::from_bytes(&[i; 32]))
+            .collect();
+        let members: Vec<[u8; 32]> = keys.iter().map(|k| k.verifying_key().to_bytes()).collect();
+        let a = answer();
+        let payload = SolanaPayload::from_payload(&a.payload(1).unwrap())
+            .unwrap()
+            .encode();
+        let ix = signed(&keys[..2], &payload);
+        let memo = AnswerMemo::of(&a).encode();
+        let ed = program_key(ED25519_PROGRAM);
+        let memo_program = program_key(MEMO_PROGRAMS[1]);
+        let set = |epoch| Ed25519SignerSet {
+            epoch,
+            members: members.clone(),
+            threshold: 2,
+        };
+        let tx = [(ed, ix.as_slice()), (memo_program, memo.as_bytes())];
+        let (read, read_memo) = verify_answer_instructions(&tx, &[set(0), set(1)]).unwrap();
+        assert_eq!(read.answer_id(), a.id());
+        assert_eq!(read_memo.data, "pong");
+        assert!(matches!(
+            verify_answer_instructions(&tx, &[set(0)]),
+            Err(VerifyError::Epoch { .. })
+        ));
+        let mut other = a.clone();
+        other.data = "pang".into();
+        let other_memo = AnswerMemo::of(&other).encode();
+        let swapped = [(ed, ix.as_slice()), (memo_program, other_memo.as_bytes())];
+        assert!(matches!(
+            verify_answer_instructions(&swapped, &[set(1)]),
+            Err(VerifyError::Memo(_))
+        ));
+        let no_memo = [(ed, ix.as_slice())];
+        assert!(verify_answer_instructions(&no_memo, &[set(1)]).is_err());
+        let memo_elsewhere = [(ed, ix.as_slice()), ([9u8; 32], memo.as_bytes())];
+        assert!(verify_answer_instructions(&memo_elsewhere, &[set(1)]).is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::answer::{Answer, Attestation};
+use crate::answer::{Answer, Attestation, Ed25519SignerSet};
 
 /// The stages of one answer's delivery.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,6 +212,12 @@ pub trait AnswerSender: Send + Sync {
 
     /// How long a submission may wait unincluded before it is replaced (ms).
     fn resubmit_after_ms(&self) -> u64;
+
+    /// The ed25519 signer sets whose quorum makes someone else's delivery count as one, on
+    /// chains with no gateway contract that keeps the delivered requests (Solana), where
+    /// [`delivered`](AnswerSender::delivered) must check the delivering transactions itself.
+    /// Ignored where the gateway checks.
+    fn trust_signer_sets(&self, _sets: Vec<Ed25519SignerSet>) {}
 }
 
 /// One answer's delivery.

@@ -51,8 +51,13 @@ pub fn secret_of(text: &str, source_name: &str) -> Result<[u8; 32], KeyError> {
         .map_err(|_| invalid(format!("{} bytes, a secret is 32", bytes.len())))
 }
 
-/// Reads a key file, refusing one that group or others can read.
+/// Reads a key file holding a hex secret, refusing one that group or others can read.
 pub fn read_key_file(path: &Path) -> Result<[u8; 32], KeyError> {
+    secret_of(&read_private_file(path)?, &path.display().to_string())
+}
+
+/// Reads a secret file's text, refusing a file that group or others can read.
+pub fn read_private_file(path: &Path) -> Result<String, KeyError> {
     let io = |source| KeyError::Io {
         path: path.to_path_buf(),
         source,
@@ -64,6 +69,5 @@ pub fn read_key_file(path: &Path) -> Result<[u8; 32], KeyError> {
             mode,
         });
     }
-    let text = std::fs::read_to_string(path).map_err(io)?;
-    secret_of(&text, &path.display().to_string())
+    std::fs::read_to_string(path).map_err(io)
 }

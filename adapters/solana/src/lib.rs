@@ -1,7 +1,8 @@
 //! aolink's Solana adapter: the gateway convention ([`memo`]), by which a Solana dApp calls an
 //! AO process without an on-chain program of its own, and the watcher ([`watcher`]) that reads
 //! each configured gateway's transactions into Chain-Events for its mirror process, started by
-//! the relayer as the `solana` chain family ([`service::Cluster`]).
+//! the relayer as the `solana` chain family ([`service::Cluster`]), and the sender
+//! ([`sender`]) that delivers attested answers back to the dApps.
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
@@ -11,6 +12,7 @@
 pub mod cluster;
 pub mod failover;
 pub mod memo;
+pub mod sender;
 pub mod service;
 pub mod transaction;
 pub mod watcher;

@@ -12,6 +12,9 @@
 //! address = "<base58 address the dApps name in their memo transactions>"
 //! start_slot = 300000000             # the first slot read
 //! subscribe = ["*:<ledger process id>"]   # optional: the mirror's Subscribe tags
+//!
+//! [solana.delivery]                  # optional: deliver attested answers (see `sender`)
+//! key_file = "/etc/aolink/solana-relayer.json"
 //! ```
 
 use std::collections::BTreeSet;
@@ -24,6 +27,7 @@ use aolink_primitives::adapter::{
 };
 pub use aolink_primitives::adapter::{ConfigError, StartError};
 use aolink_primitives::ans104::{Ed25519Signer, Signer, b64url_encode};
+use aolink_primitives::delivery::AnswerSender;
 use serde::Deserialize;
 use solana_pubkey::Pubkey;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
@@ -31,6 +35,7 @@ use solana_rpc_client::rpc_client::RpcClientConfig;
 
 use crate::cluster;
 use crate::failover::{Failover, Probe};
+use crate::sender::{DeliveryConfig, SolanaSender};
 use crate::watcher::{Commitment, Id, WatchedGateway, Watcher, WatcherConfig};
 
 /// The mirror's reorg window on Solana, in slots. Nothing read at the configured commitment
@@ -72,6 +77,9 @@ pub struct ClusterConfig {
     pub fetch_concurrency: usize,
     /// The watched gateway addresses.
     pub gateways: Vec<GatewayConfig>,
+    /// How answers are delivered back to this cluster (none: this instance does not deliver).
+    #[serde(default)]
+    pub delivery: Option<DeliveryConfig>,
 }
 
 /// One `[[solana.gateways]]` entry.
@@ -183,6 +191,9 @@ impl ClusterConfig {
         }
         if self.gateways.is_empty() {
             return Err(err("gateways", "no gateway to watch".into()));
+        }
+        if let Some(delivery) = &self.delivery {
+            delivery.check(&format!("{name}.delivery"))?;
         }
         let mut addresses = Vec::new();
         let mut seen = BTreeSet::new();
@@ -373,6 +384,26 @@ pub async fn run_cluster<S: ChainSink>(
     Ok(())
 }
 
+/// The sender of answers to this cluster, paying with the configured key.
+fn delivery_sender(
+    cluster: &Cluster,
+    delivery: &DeliveryConfig,
+) -> Result<Arc<dyn AnswerSender>, StartError> {
+    let payer = delivery.keypair().map_err(|reason| {
+        StartError::Config(ConfigError {
+            field: format!("{}.delivery.key_file", cluster.name),
+            reason,
+        })
+    })?;
+    let rpc = Arc::new(RpcClient::new_sender(
+        rpc_transport(cluster),
+        RpcClientConfig::with_commitment(cluster.commitment.config()),
+    ));
+    let sender = SolanaSender::new(cluster.chain_id(), rpc, payer, cluster.commitment.config());
+    tracing::info!(chain = %cluster.chain_id(), account = %sender.account(), "delivering answers");
+    Ok(sender)
+}
+
 impl ChainAdapter for Cluster {
     const FAMILY: &'static str = crate::FAMILY;
     type Section = ClusterConfig;
@@ -399,6 +430,10 @@ impl ChainAdapter for Cluster {
         signer: Arc<Ed25519Signer>,
         stop: Stop,
     ) -> Result<Started, StartError> {
+        let sender = match &self.config.delivery {
+            Some(delivery) => Some(delivery_sender(&self, delivery)?),
+            None => None,
+        };
         let ids = ensure_mirrors(&sink, &signer, &self).await?;
         let mirrors = self
             .addresses
@@ -412,7 +447,7 @@ impl ChainAdapter for Cluster {
         Ok(Started {
             mirrors,
             watch: Box::pin(run_cluster(sink, signer, self, ids, stop)),
-            sender: None,
+            sender,
         })
     }
 }

@@ -127,6 +127,9 @@ impl Pipeline {
             .timeout(Duration::from_secs(3))
             .build()
             .context("building the peers' HTTP client")?;
+        for sender in &senders {
+            sender.trust_signer_sets(sets.ed25519());
+        }
         Ok(Pipeline {
             node,
             senders: senders.into_iter().map(|s| (s.chain_id(), s)).collect(),
@@ -443,7 +446,12 @@ impl Pipeline {
         };
         let stale = now_ms().saturating_sub(submission.sent_ms) >= sender.resubmit_after_ms();
         let bump = expired || stale;
-        if !expired && stale && matches!(sender.delivered(&record.answer).await, Ok(true)) {
+        if bump && matches!(sender.delivered(&record.answer).await, Ok(true)) {
+            if expired {
+                // Ours can no longer land and someone else's did.
+                let state = DeliveryState::Confirmed { tx: String::new() };
+                return self.set_state(record, state, None).await;
+            }
             // Delivered by another relayer while ours waits: ours lands and reverts, which
             // keeps the nonces in order; wait for it.
             let mut record = record;

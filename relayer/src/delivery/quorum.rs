@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
 use aolink_node::attest::sign::{recover_address, signed_bytes, verify_ed25519};
-use aolink_primitives::answer::{Answer, Attestation, Family};
+use aolink_primitives::answer::{Answer, Attestation, Ed25519SignerSet, Family};
 use serde::Deserialize;
 
 /// `[[attest.sets]]`: one epoch's signer set for one chain family.
@@ -80,6 +80,24 @@ impl SignerSets {
     /// The set of `family` for `epoch`.
     pub fn get(&self, family: Family, epoch: u64) -> Option<&SetConfig> {
         self.sets.get(&(family, epoch))
+    }
+
+    /// The Solana sets as a verifier of delivering transactions takes them.
+    pub fn ed25519(&self) -> Vec<Ed25519SignerSet> {
+        self.sets
+            .values()
+            .filter(|set| set.family == Family::Solana)
+            .map(|set| Ed25519SignerSet {
+                epoch: set.epoch,
+                // Checked base58 keys of 32 bytes when the sets were read.
+                members: set
+                    .signers
+                    .iter()
+                    .filter_map(|s| bs58::decode(s).into_vec().ok()?.try_into().ok())
+                    .collect(),
+                threshold: set.threshold,
+            })
+            .collect()
     }
 }
 
