@@ -3,7 +3,7 @@
 //! instance (ports picked up front so each can name the others as peers), and the same aos
 //! process installed on every instance.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use alloy::node_bindings::AnvilInstance;
@@ -169,47 +169,12 @@ backup_after_ms = {backup}
 
     /// Starts (or restarts) instance `i`, logging into `node-i.log`.
     pub fn start(&self, i: usize) -> RunningNode {
-        let dir = self.dir.path();
-        RunningNode::start_on(
-            &dir.join(format!("node-{i}")),
-            &format!("127.0.0.1:{}", self.ports[i]),
-            &["--config", self.config_path(i).to_str().unwrap()],
-            "info",
-            &dir.join(format!("node-{i}.log")),
-        )
-        .0
+        start_instance(self.dir.path(), self.ports[i], i)
     }
 
-    /// The aos process, its module and its handler, posted to every node in `nodes`. No
-    /// Scheduler tag, so each node schedules it itself; every node's key is an Authority,
-    /// since each node's messenger signs its mirror's calls.
+    /// The answering process on every node in `nodes` ([`install`]).
     pub async fn install(&self, wasm: Vec<u8>, nodes: &[&RunningNode]) -> DataItem {
-        let owner = Ed25519Signer::generate();
-        let module = module_item(&owner, wasm, "wasm64-unknown-emscripten-draft_2024_02_15");
-        let module_id = module.id_b64();
-        let mut tags: Vec<(&str, &str)> = vec![("Type", "Process"), ("Module", &module_id)];
-        for node in nodes {
-            tags.push(("Authority", &node.address));
-        }
-        let process = item_with_data(&owner, None, &tags, b"1984");
-        let handler = format!(
-            "Handlers.add('ask', Handlers.utils.hasMatchingTag('Action', 'Ask'), \
-             function(m) m.reply({{Action = 'Answer', Data = '{}'}}) end); return 'ok'",
-            String::from_utf8_lossy(ANSWER)
-        );
-        let eval = item_with_data(
-            &owner,
-            Some(process.id()),
-            &[("Type", "Message"), ("Action", "Eval")],
-            handler.as_bytes(),
-        );
-        let client = reqwest::Client::new();
-        for node in nodes {
-            for item in [&module, &process, &eval] {
-                post(&client, &node.url, item).await;
-            }
-        }
-        process
+        install(wasm, nodes, &ask_handler()).await
     }
 
     /// The dApp asks `process`; one more block makes the call final under `finality = 1`.
@@ -304,6 +269,58 @@ backup_after_ms = {backup}
             .unwrap()
             .len()
     }
+}
+
+/// Starts (or restarts) instance `i` of a round in `dir` (configured in `aolink-i.toml`) on
+/// `port`, logging into `node-i.log`.
+pub fn start_instance(dir: &Path, port: u16, i: usize) -> RunningNode {
+    RunningNode::start_on(
+        &dir.join(format!("node-{i}")),
+        &format!("127.0.0.1:{port}"),
+        &[
+            "--config",
+            dir.join(format!("aolink-{i}.toml")).to_str().unwrap(),
+        ],
+        "info",
+        &dir.join(format!("node-{i}.log")),
+    )
+    .0
+}
+
+/// The Lua of the answering handler: `Ask` gets [`ANSWER`] back through `msg.reply`.
+pub fn ask_handler() -> String {
+    format!(
+        "Handlers.add('ask', Handlers.utils.hasMatchingTag('Action', 'Ask'), \
+         function(m) m.reply({{Action = 'Answer', Data = '{}'}}) end); return 'ok'",
+        String::from_utf8_lossy(ANSWER)
+    )
+}
+
+/// An aos process of `wasm` with `lua` evaluated, posted to every node in `nodes`. No
+/// Scheduler tag, so each node schedules it itself; every node's key is an Authority, since
+/// each node's messenger signs its mirror's calls.
+pub async fn install(wasm: Vec<u8>, nodes: &[&RunningNode], lua: &str) -> DataItem {
+    let owner = Ed25519Signer::generate();
+    let module = module_item(&owner, wasm, "wasm64-unknown-emscripten-draft_2024_02_15");
+    let module_id = module.id_b64();
+    let mut tags: Vec<(&str, &str)> = vec![("Type", "Process"), ("Module", &module_id)];
+    for node in nodes {
+        tags.push(("Authority", &node.address));
+    }
+    let process = item_with_data(&owner, None, &tags, b"1984");
+    let eval = item_with_data(
+        &owner,
+        Some(process.id()),
+        &[("Type", "Message"), ("Action", "Eval")],
+        lua.as_bytes(),
+    );
+    let client = reqwest::Client::new();
+    for node in nodes {
+        for item in [&module, &process, &eval] {
+            post(&client, &node.url, item).await;
+        }
+    }
+    process
 }
 
 /// Posts a data item to a node.

@@ -11,6 +11,7 @@ use aolink_node::ans104::{DataItem, Ed25519Signer, Tag, b64url_encode};
 
 pub mod answers;
 pub mod proxy;
+pub mod solana_answers;
 
 /// A running `aolink node`.
 pub struct RunningNode {
