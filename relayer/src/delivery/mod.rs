@@ -296,22 +296,42 @@ impl Pipeline {
         let mut epochs: Vec<u64> = candidates.iter().map(|a| a.epoch).collect();
         epochs.sort_unstable();
         epochs.dedup();
+        let mut counted = Vec::new();
+        let mut rejected = Vec::new();
         for epoch in epochs.into_iter().rev() {
+            let of_epoch: Vec<Attestation> = candidates
+                .iter()
+                .filter(|a| a.epoch == epoch)
+                .cloned()
+                .collect();
             let Some(set) = self.sets.get(family, epoch) else {
+                for a in &of_epoch {
+                    rejected.push(format!(
+                        "{}: epoch {epoch} has no signer set here",
+                        a.signer
+                    ));
+                }
                 continue;
             };
-            if let Some(signatures) = quorum::quorum(&candidates, &record.answer, set) {
-                let state = DeliveryState::Quorum { epoch, signatures };
-                return self.set_state(record, state, None).await;
+            match quorum::quorum(&of_epoch, &record.answer, set) {
+                Ok(signatures) => {
+                    let state = DeliveryState::Quorum { epoch, signatures };
+                    return self.set_state(record, state, None).await;
+                }
+                Err(short) => {
+                    counted.push(format!("epoch {epoch}: {} of {}", short.valid, short.need));
+                    rejected.extend(short.rejected);
+                }
             }
         }
-        let have = candidates.len();
-        self.retry_later(
-            record,
-            format!("{have} signatures so far, no quorum yet"),
-            true,
-        )
-        .await
+        let mut why = format!("no quorum yet ({})", counted.join(", "));
+        if counted.is_empty() {
+            why = "no quorum yet (no signature of a known epoch)".into();
+        }
+        if !rejected.is_empty() {
+            why.push_str(&format!("; not counted: {}", rejected.join("; ")));
+        }
+        self.retry_later(record, why, true).await
     }
 
     async fn peer_attestations(&self, peer: &str, id: &str) -> Result<Vec<Attestation>> {

@@ -150,14 +150,26 @@ pub fn check(attestation: &Attestation, ours: &Answer, set: &SetConfig) -> Resul
     Ok(())
 }
 
+/// Why the signatures at hand are no quorum: how many counted, and why the others did not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shortfall {
+    /// Valid signatures by distinct members.
+    pub valid: usize,
+    /// The threshold.
+    pub need: usize,
+    /// Each signature not counted: its signer and why.
+    pub rejected: Vec<String>,
+}
+
 /// The first `threshold` valid signatures by distinct members, in the order the chain wants
-/// them (ascending address on Ethereum), or `None` when there are not enough.
+/// them (ascending address on Ethereum), or why there are not enough.
 pub fn quorum(
     candidates: &[Attestation],
     ours: &Answer,
     set: &SetConfig,
-) -> Option<Vec<Attestation>> {
+) -> Result<Vec<Attestation>, Shortfall> {
     let mut valid: BTreeMap<String, Attestation> = BTreeMap::new();
+    let mut rejected = Vec::new();
     for a in candidates {
         match check(a, ours, set) {
             Ok(()) => {
@@ -167,10 +179,19 @@ pub fn quorum(
             }
             Err(reason) => {
                 tracing::warn!(id = %a.id, signer = %a.signer, %reason, "signature not counted");
+                rejected.push(format!("{}: {reason}", a.signer));
             }
         }
     }
-    (valid.len() >= set.threshold).then(|| valid.into_values().take(set.threshold).collect())
+    if valid.len() >= set.threshold {
+        Ok(valid.into_values().take(set.threshold).collect())
+    } else {
+        Err(Shortfall {
+            valid: valid.len(),
+            need: set.threshold,
+            rejected,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -295,8 +316,14 @@ mod tests {
         lying.answer = ours.clone();
         assert!(check(&lying, &ours, &set).unwrap_err().contains("not"));
         // The same member twice is one signature.
-        assert!(quorum(&[one.clone(), one.clone()], &ours, &set).is_none());
-        assert!(quorum(&[one, lying], &ours, &set).is_none());
+        assert_eq!(
+            quorum(&[one.clone(), one.clone()], &ours, &set)
+                .unwrap_err()
+                .valid,
+            1
+        );
+        let short = quorum(&[one, lying], &ours, &set).unwrap_err();
+        assert_eq!((short.valid, short.need, short.rejected.len()), (1, 2, 1));
     }
 
     #[test]

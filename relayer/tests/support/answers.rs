@@ -169,6 +169,11 @@ backup_after_ms = {backup}
 
     /// Starts (or restarts) instance `i`, logging into `node-i.log`.
     pub fn start(&self, i: usize) -> RunningNode {
+        self.start_printed(i).0
+    }
+
+    /// As [`Round::start`], with the lines the instance printed (its mirrors).
+    pub fn start_printed(&self, i: usize) -> (RunningNode, Vec<String>) {
         start_instance(self.dir.path(), self.ports[i], i)
     }
 
@@ -272,8 +277,8 @@ backup_after_ms = {backup}
 }
 
 /// Starts (or restarts) instance `i` of a round in `dir` (configured in `aolink-i.toml`) on
-/// `port`, logging into `node-i.log`.
-pub fn start_instance(dir: &Path, port: u16, i: usize) -> RunningNode {
+/// `port`, logging into `node-i.log`; with the lines it printed.
+pub fn start_instance(dir: &Path, port: u16, i: usize) -> (RunningNode, Vec<String>) {
     RunningNode::start_on(
         &dir.join(format!("node-{i}")),
         &format!("127.0.0.1:{port}"),
@@ -284,7 +289,6 @@ pub fn start_instance(dir: &Path, port: u16, i: usize) -> RunningNode {
         "info",
         &dir.join(format!("node-{i}.log")),
     )
-    .0
 }
 
 /// The Lua of the answering handler: `Ask` gets [`ANSWER`] back through `msg.reply`.

@@ -136,7 +136,7 @@ backup_after_ms = {backup_after_ms}
 
     /// Starts (or restarts) instance `i`.
     pub fn start(&self, i: usize) -> RunningNode {
-        start_instance(self.dir.path(), self.ports[i], i)
+        start_instance(self.dir.path(), self.ports[i], i).0
     }
 
     /// The dApp asks `process` by a memo call to the gateway. Returns the answer's id.
