@@ -21,7 +21,8 @@
 //! # Programs
 //!
 //! Besides litesvm's (the system program, SPL Token and Token-2022, associated token accounts,
-//! SPL Memo v1 and v2, ...), every ledger has the **memo relay**,
+//! SPL Memo v1 and v2, ..., and the native Ed25519 and secp256k1 precompiles, agave's own),
+//! every ledger has the **memo relay**,
 //! [`MEMO_RELAY`] = `5Z1okhiCSedTzg76ex5j4aGKodXHpk5bijhDV3E1ZCSm` (the SHA-256 of
 //! `aolink-solana-devnet:memo-relay`; no key pair exists for it). It stands in for a dApp's
 //! program that calls AO by a cross-program invocation of the SPL Memo program: a builtin,
