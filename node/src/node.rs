@@ -127,11 +127,13 @@ pub struct UnroutedCalls {
 #[serde(rename_all = "camelCase")]
 pub struct DeliverySummary {
     /// Records per state name.
-    pub by_state: BTreeMap<&'static str, u64>,
+    pub by_state: BTreeMap<String, u64>,
     /// Records not confirmed or dead.
     pub open: u64,
     /// When the oldest open record was created (ms since the epoch).
     pub oldest_open_ms: Option<u64>,
+    /// How long ago that was, by the node's clock (0 with none open).
+    pub oldest_open_age_ms: u64,
 }
 
 /// The embedded AO node. Cheap to clone; clones share everything.
@@ -246,26 +248,19 @@ impl Node {
         Ok(meta)
     }
 
-    /// Counts the delivery records by state (a scan: for `/status` and `/metrics`).
+    /// The delivery records per state and the open ones, from the store's indexes (for
+    /// `/status` and `/metrics`: no record is read).
     pub fn delivery_summary(&self) -> Result<DeliverySummary, NodeError> {
-        let mut summary = DeliverySummary::default();
-        for entry in self.inner.store.deliveries() {
-            let (_, raw) = entry?;
-            let record = DeliveryRecord::decode(&raw).map_err(|e| StoreError::Corrupt {
-                what: "delivery record",
-                reason: e.to_string(),
-            })?;
-            *summary.by_state.entry(record.state.name()).or_default() += 1;
-            if !record.state.is_final() {
-                summary.open += 1;
-                summary.oldest_open_ms = Some(
-                    summary
-                        .oldest_open_ms
-                        .map_or(record.created_ms, |o| o.min(record.created_ms)),
-                );
-            }
-        }
-        Ok(summary)
+        let store = &self.inner.store;
+        let open = store.open_deliveries()?;
+        let oldest_open_ms = open.iter().map(|(_, created)| *created).min();
+        let now = self.inner.attester.now_ms();
+        Ok(DeliverySummary {
+            by_state: store.delivery_counts()?,
+            open: open.len() as u64,
+            oldest_open_ms,
+            oldest_open_age_ms: oldest_open_ms.map_or(0, |t| now.saturating_sub(t)),
+        })
     }
 
     /// Gives a dead delivery another go (`aolink replay`): back to collecting signatures, its
@@ -300,7 +295,7 @@ impl Node {
         record.next_attempt_ms = 0;
         record.last_error = None;
         let mut batch = Batch::new();
-        batch.put_delivery(id, &record.encode());
+        batch.put_delivery(&record);
         self.inner.store.apply(&batch)?;
         self.inner.store.flush().await?;
         tracing::info!(id, state = record.state.name(), "dead delivery replayed");

@@ -15,10 +15,12 @@
 //! - `results`: process id ‖ slot → the evaluation result (JSON) of that message.
 //! - `checkpoints`: process id → [`CheckpointRecord`] of the newest memory checkpoint.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use aolink_primitives::delivery::DeliveryRecord;
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Transactional, Tree};
@@ -145,14 +147,46 @@ enum TreeName {
     Checkpoints,
     Crons,
     Attest,
-    Deliveries,
+}
+
+/// Adds `delta` to the count of deliveries in `state`, inside a transaction.
+fn add_count(
+    meta: &sled::transaction::TransactionalTree,
+    state: &str,
+    delta: i64,
+) -> Result<(), sled::transaction::UnabortableTransactionError> {
+    let key = format!("{DELIVERY_COUNT}{state}");
+    let now = meta
+        .get(key.as_bytes())?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map_or(0, u64::from_be_bytes);
+    let next = now.saturating_add_signed(delta);
+    meta.insert(key.as_bytes(), &next.to_be_bytes())?;
+    Ok(())
 }
 
 /// A set of writes applied atomically by [`Store::apply`].
 #[derive(Default, Debug)]
 pub struct Batch {
     ops: Vec<(TreeName, Vec<u8>, Option<Vec<u8>>)>,
+    deliveries: Vec<DeliveryWrite>,
 }
+
+/// A delivery record to store, with what its indexes need.
+#[derive(Debug)]
+struct DeliveryWrite {
+    id: String,
+    bytes: Vec<u8>,
+    state: &'static str,
+    open: bool,
+    created_ms: u64,
+}
+
+/// The meta key prefix of the per-state delivery counts.
+const DELIVERY_COUNT: &str = "delivery/count/";
+
+/// The meta key saying the delivery indexes cover every record (written when they were built).
+const DELIVERY_INDEXED: &str = "delivery/indexed";
 
 impl Batch {
     /// An empty batch.
@@ -253,13 +287,16 @@ impl Batch {
             .push((TreeName::Attest, key.as_bytes().to_vec(), None));
     }
 
-    /// Stores a delivery record under its answer id.
-    pub fn put_delivery(&mut self, id: &str, value: &[u8]) {
-        self.ops.push((
-            TreeName::Deliveries,
-            id.as_bytes().to_vec(),
-            Some(value.to_vec()),
-        ));
+    /// Stores a delivery record under its answer id. Its indexes (the open records, the
+    /// count per state) change in the same transaction.
+    pub fn put_delivery(&mut self, record: &DeliveryRecord) {
+        self.deliveries.push(DeliveryWrite {
+            id: record.id.clone(),
+            bytes: record.encode(),
+            state: record.state.name(),
+            open: !record.state.is_final(),
+            created_ms: record.created_ms,
+        });
     }
 
     /// Removes a node-wide value.
@@ -390,6 +427,10 @@ pub struct Store {
     crons: Tree,
     attest: Tree,
     deliveries: Tree,
+    /// Delivery ids not final yet, each with its record's `created_ms`.
+    deliveries_open: Tree,
+    /// Each delivery's state name, for the per-state counts.
+    delivery_states: Tree,
 }
 
 impl std::fmt::Debug for Store {
@@ -418,9 +459,34 @@ impl Store {
             crons: db.open_tree("crons")?,
             attest: db.open_tree("attest")?,
             deliveries: db.open_tree("deliveries")?,
+            deliveries_open: db.open_tree("deliveries_open")?,
+            delivery_states: db.open_tree("delivery_states")?,
             db,
             commit: Arc::default(),
         })
+        .and_then(|store| {
+            store.index_deliveries()?;
+            Ok(store)
+        })
+    }
+
+    /// Builds the delivery indexes of a store written before they existed, from its records.
+    fn index_deliveries(&self) -> Result<(), StoreError> {
+        if self.meta.get(DELIVERY_INDEXED)?.is_some() {
+            return Ok(());
+        }
+        let mut batch = Batch::new();
+        for entry in self.deliveries() {
+            let (_, raw) = entry?;
+            let record = DeliveryRecord::decode(&raw).map_err(|e| StoreError::Corrupt {
+                what: "delivery record",
+                reason: e.to_string(),
+            })?;
+            batch.put_delivery(&record);
+        }
+        batch.put_meta(DELIVERY_INDEXED, b"1");
+        self.apply(&batch)?;
+        self.flush_blocking()
     }
 
     /// Applies every write of `batch` in one transaction: all of them or none.
@@ -436,6 +502,8 @@ impl Store {
             &self.crons,
             &self.attest,
             &self.deliveries,
+            &self.deliveries_open,
+            &self.delivery_states,
         );
         trees
             .transaction(
@@ -450,6 +518,8 @@ impl Store {
                     crons,
                     attest,
                     deliveries,
+                    open,
+                    states,
                 )| {
                     for (tree, key, value) in &batch.ops {
                         let target = match tree {
@@ -462,7 +532,6 @@ impl Store {
                             TreeName::Checkpoints => checkpoints,
                             TreeName::Crons => crons,
                             TreeName::Attest => attest,
-                            TreeName::Deliveries => deliveries,
                         };
                         match value {
                             Some(value) => {
@@ -471,6 +540,24 @@ impl Store {
                             None => {
                                 target.remove(key.as_slice())?;
                             }
+                        }
+                    }
+                    for write in &batch.deliveries {
+                        let id = write.id.as_bytes();
+                        let before = states.get(id)?;
+                        if before.as_deref() != Some(write.state.as_bytes()) {
+                            if let Some(before) = before {
+                                let name = String::from_utf8_lossy(&before).into_owned();
+                                add_count(meta, &name, -1)?;
+                            }
+                            add_count(meta, write.state, 1)?;
+                            states.insert(id, write.state.as_bytes())?;
+                        }
+                        deliveries.insert(id, write.bytes.as_slice())?;
+                        if write.open {
+                            open.insert(id, &write.created_ms.to_be_bytes())?;
+                        } else {
+                            open.remove(id)?;
                         }
                     }
                     Ok::<(), ConflictableTransactionError<StoreError>>(())
@@ -524,6 +611,34 @@ impl Store {
     /// One delivery record.
     pub fn delivery(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.deliveries.get(id.as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    /// The ids of the deliveries not final yet, each with when its answer was recorded (ms).
+    pub fn open_deliveries(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.deliveries_open
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                let created = <[u8; 8]>::try_from(v.as_ref()).map_or(0, u64::from_be_bytes);
+                Ok((String::from_utf8_lossy(&k).into_owned(), created))
+            })
+            .collect()
+    }
+
+    /// How many deliveries are in each state.
+    pub fn delivery_counts(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        self.meta
+            .scan_prefix(DELIVERY_COUNT.as_bytes())
+            .map(|kv| {
+                let (k, v) = kv?;
+                let name = String::from_utf8_lossy(&k[DELIVERY_COUNT.len()..]).into_owned();
+                Ok((
+                    name,
+                    <[u8; 8]>::try_from(v.as_ref()).map_or(0, u64::from_be_bytes),
+                ))
+            })
+            .filter(|entry| !matches!(entry, Ok((_, 0))))
+            .collect()
     }
 
     /// Every delivery record, in id order.
@@ -825,5 +940,102 @@ mod tests {
     fn corrupt_entry_is_an_error_not_a_panic() {
         assert!(ScheduleEntry::decode(&[0; 12]).is_err());
         assert!(decode_slot(&[0; 3]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod delivery_index_tests {
+    use aolink_primitives::answer::Answer;
+    use aolink_primitives::delivery::DeliveryState;
+
+    use super::*;
+
+    fn record(id: &str, state: DeliveryState, created_ms: u64) -> DeliveryRecord {
+        let answer: Answer = serde_json::from_value(serde_json::json!({
+            "chainId": "1", "gateway": "0x00", "target": "0x01", "requestId": id,
+            "requestTx": "0x02", "process": "p", "requestedProcess": "p", "message": "m",
+            "mirror": "r", "slot": 1, "data": "d", "tags": []
+        }))
+        .unwrap();
+        DeliveryRecord {
+            id: id.into(),
+            answer,
+            state,
+            failures: 0,
+            next_attempt_ms: 0,
+            last_error: None,
+            created_ms,
+        }
+    }
+
+    fn put(store: &Store, records: &[DeliveryRecord]) {
+        let mut batch = Batch::new();
+        for r in records {
+            batch.put_delivery(r);
+        }
+        store.apply(&batch).unwrap();
+    }
+
+    fn counts(store: &Store) -> Vec<(String, u64)> {
+        store.delivery_counts().unwrap().into_iter().collect()
+    }
+
+    #[test]
+    fn counts_and_the_open_index_follow_every_transition_and_are_rebuilt_when_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        put(
+            &store,
+            &[
+                record("a", DeliveryState::Signed, 10),
+                record("b", DeliveryState::Pending, 5),
+            ],
+        );
+        // Two steps of one record in one batch count once, in the last state.
+        put(
+            &store,
+            &[
+                record("a", DeliveryState::Confirmed { tx: "t".into() }, 10),
+                record("c", DeliveryState::Signed, 7),
+                record("c", DeliveryState::Dead { reason: "r".into() }, 7),
+            ],
+        );
+        let want = vec![
+            ("confirmed".to_string(), 1),
+            ("dead".to_string(), 1),
+            ("pending".to_string(), 1),
+        ];
+        assert_eq!(counts(&store), want);
+        assert_eq!(store.open_deliveries().unwrap(), vec![("b".to_string(), 5)]);
+        // A replayed dead record is open again.
+        put(&store, &[record("c", DeliveryState::Pending, 7)]);
+        assert_eq!(
+            counts(&store),
+            vec![("confirmed".to_string(), 1), ("pending".to_string(), 2)]
+        );
+        assert_eq!(store.open_deliveries().unwrap().len(), 2);
+
+        // A store written before the indexes: rebuilt from the records when opened.
+        store.deliveries_open.clear().unwrap();
+        store.delivery_states.clear().unwrap();
+        for (key, _) in store
+            .meta
+            .scan_prefix(b"delivery/")
+            .flatten()
+            .collect::<Vec<_>>()
+        {
+            store.meta.remove(key).unwrap();
+        }
+        store.flush_blocking().unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            counts(&store),
+            vec![("confirmed".to_string(), 1), ("pending".to_string(), 2)]
+        );
+        assert_eq!(
+            store.open_deliveries().unwrap(),
+            vec![("b".to_string(), 5), ("c".to_string(), 7)]
+        );
     }
 }

@@ -213,6 +213,10 @@ pub trait AnswerSender: Send + Sync {
     /// How long a submission may wait unincluded before it is replaced (ms).
     fn resubmit_after_ms(&self) -> u64;
 
+    /// How often a submission's landing is read (ms): about the chain's block time, as its
+    /// section's `poll_interval_ms` says.
+    fn poll_interval_ms(&self) -> u64;
+
     /// The ed25519 signer sets whose quorum makes someone else's delivery count as one, on
     /// chains with no gateway contract that keeps the delivered requests (Solana), where
     /// [`delivered`](AnswerSender::delivered) must check the delivering transactions itself.

@@ -80,7 +80,9 @@ async fn an_answer_from_a_process_the_request_did_not_name_is_refused() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Refused by the mirror: nothing to sign, nothing to deliver.
-    let record = deliveries(std::slice::from_ref(&node.url), &id).await.remove(0);
+    let record = deliveries(std::slice::from_ref(&node.url), &id)
+        .await
+        .remove(0);
     assert!(record["error"].is_string(), "{record}");
     let attestations = client
         .get(format!("{}/attestations/{id}", node.url))
@@ -174,7 +176,9 @@ async fn a_peers_bad_signatures_are_not_counted() {
     // Instance 0 signs; the liar's four signatures are turned away, each with its reason.
     let deadline = Instant::now() + Duration::from_secs(60);
     let error = loop {
-        let record = deliveries(std::slice::from_ref(&first.url), &id).await.remove(0);
+        let record = deliveries(std::slice::from_ref(&first.url), &id)
+            .await
+            .remove(0);
         let error = record["lastError"].as_str().unwrap_or("").to_string();
         if error.contains("not counted") && error.contains("epoch 7") {
             assert_eq!(state(&record), "signed", "{record}");

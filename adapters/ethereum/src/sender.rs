@@ -102,6 +102,7 @@ pub struct EthereumSender {
     wallet: EthereumWallet,
     finality: Finality,
     config: DeliveryConfig,
+    poll_interval_ms: u64,
 }
 
 fn retry(what: &str, e: impl std::fmt::Display) -> SendError {
@@ -128,13 +129,15 @@ fn revert_reason(e: &impl std::fmt::Display) -> Option<String> {
 }
 
 impl EthereumSender {
-    /// A sender over `transport` (the chain's RPC failover) paying with `secret`.
+    /// A sender over `transport` (the chain's RPC failover) paying with `secret`, reading
+    /// receipts every `poll_interval_ms`.
     pub fn new(
         chain_id: u64,
         client: RpcClient,
         secret: &[u8; 32],
         finality: Finality,
         config: DeliveryConfig,
+        poll_interval_ms: u64,
     ) -> Result<Arc<EthereumSender>, String> {
         let signer = PrivateKeySigner::from_bytes(&B256::from(*secret))
             .map_err(|e| format!("the relayer key is not a secp256k1 secret: {e}"))?;
@@ -150,6 +153,7 @@ impl EthereumSender {
             wallet,
             finality,
             config,
+            poll_interval_ms,
         }))
     }
 
@@ -392,6 +396,10 @@ impl AnswerSender for EthereumSender {
 
     fn resubmit_after_ms(&self) -> u64 {
         self.config.resubmit_after_ms
+    }
+
+    fn poll_interval_ms(&self) -> u64 {
+        self.poll_interval_ms
     }
 }
 

@@ -298,6 +298,7 @@ fn delivery_sender(
         &secret,
         chain.finality,
         delivery.clone(),
+        chain.config.poll_interval_ms,
     )
     .map_err(key_error)?;
     tracing::info!(chain = chain.config.chain_id, account = %sender.account(), "delivering answers");

@@ -116,6 +116,7 @@ pub struct SolanaSender {
     rpc: Arc<RpcClient>,
     payer: Keypair,
     commitment: CommitmentConfig,
+    poll_interval_ms: u64,
     sets: RwLock<Vec<Ed25519SignerSet>>,
 }
 
@@ -133,12 +134,13 @@ fn ed25519_program() -> Pubkey {
 
 impl SolanaSender {
     /// A sender over `rpc` (the cluster's RPC failover), paying with `payer`, following
-    /// transactions to `commitment`.
+    /// transactions to `commitment` every `poll_interval_ms`.
     pub fn new(
         chain_id: String,
         rpc: Arc<RpcClient>,
         payer: Keypair,
         commitment: CommitmentConfig,
+        poll_interval_ms: u64,
     ) -> Arc<SolanaSender> {
         debug_assert_eq!(ed25519_program().to_string(), ED25519_PROGRAM);
         Arc::new(SolanaSender {
@@ -146,6 +148,7 @@ impl SolanaSender {
             rpc,
             payer,
             commitment,
+            poll_interval_ms,
             sets: RwLock::new(Vec::new()),
         })
     }
@@ -421,6 +424,10 @@ impl AnswerSender for SolanaSender {
     /// A transaction is replaced only when its blockhash expires ([`Landing::Expired`]).
     fn resubmit_after_ms(&self) -> u64 {
         u64::MAX
+    }
+
+    fn poll_interval_ms(&self) -> u64 {
+        self.poll_interval_ms
     }
 
     fn trust_signer_sets(&self, sets: Vec<Ed25519SignerSet>) {

@@ -399,7 +399,13 @@ fn delivery_sender(
         rpc_transport(cluster),
         RpcClientConfig::with_commitment(cluster.commitment.config()),
     ));
-    let sender = SolanaSender::new(cluster.chain_id(), rpc, payer, cluster.commitment.config());
+    let sender = SolanaSender::new(
+        cluster.chain_id(),
+        rpc,
+        payer,
+        cluster.commitment.config(),
+        cluster.config.poll_interval_ms,
+    );
     tracing::info!(chain = %cluster.chain_id(), account = %sender.account(), "delivering answers");
     Ok(sender)
 }

@@ -53,6 +53,7 @@ async fn setup() -> Setup {
         rpc.clone(),
         payer,
         CommitmentConfig::confirmed(),
+        20,
     );
     let signers: Vec<SigningKey> = (1..=3u8)
         .map(|i| SigningKey::from_bytes(&[i; 32]))

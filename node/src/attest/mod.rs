@@ -167,6 +167,11 @@ impl Attester {
         &self.config.keys
     }
 
+    /// The node clock's time (ms since the epoch), as records are stamped with it.
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.clock.now_ms()).unwrap_or(0)
+    }
+
     /// Signatures made since start.
     pub fn signed_since_start(&self) -> u64 {
         self.signed.load(std::sync::atomic::Ordering::Relaxed)
@@ -277,9 +282,9 @@ impl Attester {
             failures: 0,
             next_attempt_ms: 0,
             last_error: None,
-            created_ms: u64::try_from(self.clock.now_ms()).unwrap_or(0),
+            created_ms: self.now_ms(),
         };
-        batch.put_delivery(&id, &record.encode());
+        batch.put_delivery(&record);
         tracing::info!(id = %id, state = record.state.name(), "answer recorded for delivery");
         Ok(true)
     }

@@ -44,7 +44,7 @@ fn delivery_samples(node: &crate::Node) -> Vec<Sample> {
             for (state, n) in &summary.by_state {
                 out.push((
                     "aolink_deliveries".into(),
-                    vec![("state", (*state).to_string())],
+                    vec![("state", state.clone())],
                     *n as f64,
                 ));
             }
@@ -53,12 +53,7 @@ fn delivery_samples(node: &crate::Node) -> Vec<Sample> {
                 Vec::new(),
                 summary.open as f64,
             ));
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
-            let age = summary
-                .oldest_open_ms
-                .map_or(0.0, |t| now.saturating_sub(t) as f64 / 1000.0);
+            let age = summary.oldest_open_age_ms as f64 / 1000.0;
             out.push((
                 "aolink_deliveries_oldest_open_age_seconds".into(),
                 Vec::new(),

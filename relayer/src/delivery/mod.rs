@@ -7,8 +7,10 @@
 //! - **Submit**: one instance submits first (the answer's id picks it among `instances`); the
 //!   others wait `backup_after_ms` per place behind it, and then check the gateway before
 //!   sending. The nonce comes from a book kept in the store with the submission.
-//! - **Confirm**: the sender follows the transactions to the chain's finality policy, replaces
-//!   one left unincluded (higher fees), and checks the gateway before every replacement.
+//! - **Confirm**: the sender follows the transactions to the chain's finality policy (every
+//!   `poll_interval_ms` of the chain's section), replaces one left unincluded (higher fees on
+//!   EVM chains, a fresh blockhash once the old one expired on Solana), and checks the gateway
+//!   before every replacement.
 //!
 //! A failure the chain may get over (an RPC down, a peer not answering) is retried with an
 //! exponential back-off that is stored with the record; only the chain's own refusal (its
@@ -163,13 +165,17 @@ impl Pipeline {
         }
     }
 
-    /// One pass over the open records that are due. Returns how long to wait for the next.
+    /// One pass over the open records (the store's index of them) that are due. Returns how
+    /// long to wait for the next.
     pub async fn pass(self: &Arc<Self>) -> Result<u64> {
         let node = self.node.clone();
         let open: Vec<DeliveryRecord> = tokio::task::spawn_blocking(move || {
+            let store = node.store();
             let mut open = Vec::new();
-            for entry in node.store().deliveries() {
-                let (id, raw) = entry?;
+            for (id, _) in store.open_deliveries()? {
+                let Some(raw) = store.delivery(&id)? else {
+                    continue;
+                };
                 match DeliveryRecord::decode(&raw) {
                     Ok(record) if !record.state.is_final() => open.push(record),
                     Ok(_) => {}
@@ -210,7 +216,7 @@ impl Pipeline {
 
     async fn save(&self, record: &DeliveryRecord, batch: Option<Batch>) -> Result<()> {
         let mut batch = batch.unwrap_or_default();
-        batch.put_delivery(&record.id, &record.encode());
+        batch.put_delivery(record);
         self.node.store().apply(&batch)?;
         self.node.store().flush().await?;
         Ok(())
@@ -507,7 +513,7 @@ impl Pipeline {
                 submission: Box::new(replacement),
             };
         }
-        record.next_attempt_ms = now_ms() + 250;
+        record.next_attempt_ms = now_ms() + sender.poll_interval_ms();
         self.save(&record, None).await?;
         // Sent again each time: after a restart the chain's node may not hold it any more.
         if let Err(e) = sender.broadcast(&prepared.raw).await {
