@@ -29,13 +29,7 @@ async fn a_dapps_question_is_answered_on_chain_2_of_3_exactly_once() {
 
     // Each instance signed once, with its own key; every instance's record ends confirmed,
     // one of them with the transaction it sent, the others having seen it delivered.
-    let client = reqwest::Client::new();
-    for (i, url) in urls.iter().enumerate() {
-        let served = get_json(&client, &format!("{url}/attestations/{id}")).await;
-        let signed = served["attestations"].as_array().unwrap();
-        assert_eq!(signed.len(), 1, "{served}");
-        assert_eq!(signed[0]["signer"], round.signers[i]);
-    }
+    support::answers::assert_each_signed_once(&urls, &id, &round.signers).await;
     let states = wait_confirmed(&round, &urls, &id).await;
     let senders = states
         .iter()
@@ -49,6 +43,7 @@ async fn a_dapps_question_is_answered_on_chain_2_of_3_exactly_once() {
 
     // What an operator sees: the queue in /metrics, and a replay of a delivery that is not
     // dead refused with its state named.
+    let client = reqwest::Client::new();
     let metrics = client
         .get(format!("{}/metrics", urls[0]))
         .send()

@@ -43,13 +43,7 @@ async fn a_solana_dapps_question_is_answered_on_chain_2_of_3_exactly_once() {
     assert_eq!(payload.target, round.dapp.pubkey().to_bytes());
 
     // Every instance signed once with its own key and ends confirmed; one sent the delivery.
-    let client = reqwest::Client::new();
-    for (i, url) in urls.iter().enumerate() {
-        let served = get_json(&client, &format!("{url}/attestations/{id}")).await;
-        let signed = served["attestations"].as_array().unwrap();
-        assert_eq!(signed.len(), 1, "{served}");
-        assert_eq!(signed[0]["signer"], round.signers[i]);
-    }
+    support::answers::assert_each_signed_once(&urls, &id, &round.signers).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let states = loop {
         let states = deliveries(&urls, &id).await;

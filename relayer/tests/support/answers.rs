@@ -107,13 +107,7 @@ impl Round {
         let dir = self.dir.path();
         let relayer_key = dir.join(format!("relayer-{i}.key"));
         key_file(&relayer_key, &self.anvil.keys()[i + 1].to_bytes());
-        let attest_key = dir.join(format!("attest-{i}.key"));
-        key_file(&attest_key, &ATTEST[i]);
-        let peers: Vec<String> = (0..3)
-            .filter(|j| *j != i)
-            .map(|j| format!("{:?}", self.url(j)))
-            .collect();
-        let signers: Vec<String> = self.signers.iter().map(|s| format!("{s:?}")).collect();
+        let peers: Vec<String> = (0..3).filter(|j| *j != i).map(|j| self.url(j)).collect();
         let text = format!(
             r#"
 [[ethereum]]
@@ -131,32 +125,20 @@ start_block = 1
 key_file = "{relayer}"
 resubmit_after_ms = {resubmit}
 max_fee_multiple = {multiple}
-
-[attest]
-epoch = 0
-ethereum_key_file = "{attest}"
-peers = [{peers}]
-
-[[attest.sets]]
-family = "ethereum"
-epoch = 0
-threshold = 2
-signers = [{signers}]
-
-[delivery]
-rank = {i}
-instances = 3
-backup_after_ms = {backup}
-"#,
+{quorum}"#,
             rpc = self.anvil.endpoint_url(),
             gateway = self.gateway,
             relayer = relayer_key.display(),
-            attest = attest_key.display(),
-            peers = peers.join(", "),
-            signers = signers.join(", "),
+            quorum = quorum_toml(
+                "ethereum",
+                dir,
+                i,
+                &self.signers,
+                &peers,
+                knobs.backup_after_ms
+            ),
             resubmit = knobs.resubmit_after_ms,
             multiple = knobs.max_fee_multiple,
-            backup = knobs.backup_after_ms,
             finality = knobs.finality,
             ws = if knobs.websocket {
                 format!("ws = {:?}", self.anvil.ws_endpoint())
@@ -273,6 +255,61 @@ backup_after_ms = {backup}
             .await
             .unwrap()
             .len()
+    }
+}
+
+/// The `[attest]`, `[[attest.sets]]` and `[delivery]` sections of instance `i` of three, for
+/// `family`: its attestation key (`ATTEST[i]`, written into `dir`), its peers, the 2-of-3 set
+/// of `signers`.
+pub fn quorum_toml(
+    family: &str,
+    dir: &Path,
+    i: usize,
+    signers: &[String],
+    peers: &[String],
+    backup_after_ms: u64,
+) -> String {
+    let attest_key = dir.join(format!("attest-{i}.key"));
+    key_file(&attest_key, &ATTEST[i]);
+    let quoted = |list: &[String]| {
+        list.iter()
+            .map(|s| format!("{s:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        r#"
+[attest]
+epoch = 0
+{family}_key_file = "{attest}"
+peers = [{peers}]
+
+[[attest.sets]]
+family = "{family}"
+epoch = 0
+threshold = 2
+signers = [{signers}]
+
+[delivery]
+rank = {i}
+instances = 3
+backup_after_ms = {backup_after_ms}
+"#,
+        attest = attest_key.display(),
+        peers = quoted(peers),
+        signers = quoted(signers),
+    )
+}
+
+/// Checks that every instance at `urls` signed answer `id` once, instance `i` with
+/// `signers[i]`.
+pub async fn assert_each_signed_once(urls: &[String], id: &str, signers: &[String]) {
+    let client = reqwest::Client::new();
+    for (i, url) in urls.iter().enumerate() {
+        let served = get_json(&client, &format!("{url}/attestations/{id}")).await;
+        let signed = served["attestations"].as_array().unwrap();
+        assert_eq!(signed.len(), 1, "{served}");
+        assert_eq!(signed[0]["signer"], signers[i]);
     }
 }
 

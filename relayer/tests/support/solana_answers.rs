@@ -23,7 +23,7 @@ use solana_rpc_client_api::config::RpcTransactionConfig;
 use solana_signer::Signer;
 use solana_transaction_status_client_types::UiTransactionEncoding;
 
-use super::answers::{ATTEST, deliveries, start_instance};
+use super::answers::{ATTEST, deliveries, quorum_toml, start_instance};
 use super::{RunningNode, SolanaCluster, free_ports, key_file};
 
 const SOL: u64 = 1_000_000_000;
@@ -87,13 +87,7 @@ impl SolanaRound {
         let dir = self.dir.path();
         let payer_file = dir.join(format!("payer-{i}.key"));
         key_file(&payer_file, payer.secret_bytes());
-        let attest_key = dir.join(format!("attest-{i}.key"));
-        key_file(&attest_key, &ATTEST[i]);
-        let peers: Vec<String> = (0..3)
-            .filter(|j| *j != i)
-            .map(|j| format!("{:?}", self.url(j)))
-            .collect();
-        let signers: Vec<String> = self.signers.iter().map(|s| format!("{s:?}")).collect();
+        let peers: Vec<String> = (0..3).filter(|j| *j != i).map(|j| self.url(j)).collect();
         let text = format!(
             r#"
 [[solana]]
@@ -107,29 +101,11 @@ address = "{gateway}"
 
 [solana.delivery]
 key_file = "{payer}"
-
-[attest]
-epoch = 0
-solana_key_file = "{attest}"
-peers = [{peers}]
-
-[[attest.sets]]
-family = "solana"
-epoch = 0
-threshold = 2
-signers = [{signers}]
-
-[delivery]
-rank = {i}
-instances = 3
-backup_after_ms = {backup_after_ms}
-"#,
+{quorum}"#,
             rpc = self.cluster.url,
             gateway = self.gateway,
             payer = payer_file.display(),
-            attest = attest_key.display(),
-            peers = peers.join(", "),
-            signers = signers.join(", "),
+            quorum = quorum_toml("solana", dir, i, &self.signers, &peers, backup_after_ms),
         );
         std::fs::write(dir.join(format!("aolink-{i}.toml")), text).unwrap();
     }
