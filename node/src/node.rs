@@ -338,6 +338,29 @@ impl Node {
             .clone()
     }
 
+    /// Why the node is not ready to be relied on (`/readyz`); empty when it is. The store must
+    /// take a write and make it durable, and every chain must be healthy and within its
+    /// readiness limits ([`ChainStatus::unready_reason`]).
+    pub async fn unready_reasons(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        let now = self.inner.attester.now_ms();
+        let mut probe = Batch::new();
+        probe.put_meta("readyz/probe", &now.to_be_bytes());
+        let written = match self.inner.store.apply(&probe) {
+            Ok(()) => self.inner.store.flush().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            reasons.push(format!("store: not writable: {e}"));
+        }
+        for (name, status) in self.statuses() {
+            if let Some(reason) = status.unready_reason(now) {
+                reasons.push(format!("{name}: {reason}"));
+            }
+        }
+        reasons
+    }
+
     /// The chain calls forwarded to processes this node does not have, since start.
     pub fn unrouted_calls(&self) -> UnroutedCalls {
         self.inner

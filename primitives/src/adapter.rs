@@ -90,9 +90,53 @@ pub struct ChainStatus {
     pub last_error: Option<String>,
     /// Whether the adapter is doing its job.
     pub healthy: bool,
+    /// How far behind and how long without a successful poll the chain may be while the node
+    /// is ready (`/readyz`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_limits: Option<ReadyLimits>,
+}
+
+/// A chain's readiness limits: its `max_lag_*` and `max_silence_ms` settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadyLimits {
+    /// Blocks (slots) a contract's mirror may trail the chain's head.
+    pub max_lag: u64,
+    /// How long since the last successful poll, in ms.
+    pub max_silence_ms: u64,
 }
 
 impl ChainStatus {
+    /// Why this chain keeps the node from being ready at `now_ms`, if it does: unhealthy, no
+    /// successful poll for longer than its limit, or a mirror further behind than its limit.
+    pub fn unready_reason(&self, now_ms: u64) -> Option<String> {
+        if !self.healthy {
+            return Some(format!(
+                "unhealthy: {}",
+                self.last_error.as_deref().unwrap_or("no reason given")
+            ));
+        }
+        let limits = self.ready_limits?;
+        match self.last_success_ms {
+            None => return Some("no successful poll yet".into()),
+            Some(at) if now_ms.saturating_sub(at) > limits.max_silence_ms => {
+                return Some(format!(
+                    "no successful poll for {} ms (limit {} ms){}",
+                    now_ms.saturating_sub(at),
+                    limits.max_silence_ms,
+                    self.last_error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                ));
+            }
+            Some(_) => {}
+        }
+        let lag = self.contracts.iter().filter_map(|c| c.behind).max()?;
+        (lag > limits.max_lag)
+            .then(|| format!("{lag} blocks behind the head (limit {})", limits.max_lag))
+    }
+
     /// A status that says only that the chain is not working (set `last_error` to say why).
     pub fn unhealthy(kind: &str, chain_id: ChainId) -> ChainStatus {
         ChainStatus {
@@ -109,6 +153,7 @@ impl ChainStatus {
             failures_in_a_row: None,
             last_error: None,
             healthy: false,
+            ready_limits: None,
         }
     }
 }

@@ -24,8 +24,8 @@ use alloy::primitives::Address;
 use alloy::providers::{Provider, ProviderBuilder, WsConnect};
 use alloy::rpc::client::RpcClient;
 use aolink_primitives::adapter::{
-    ChainAdapter, ChainId, ChainSink, ChainStatus, MirrorOf, MirrorSpawn, Started, Stop,
-    check_subscriptions, ensure_mirror,
+    ChainAdapter, ChainId, ChainSink, ChainStatus, MirrorOf, MirrorSpawn, ReadyLimits, Started,
+    Stop, check_subscriptions, ensure_mirror,
 };
 pub use aolink_primitives::adapter::{ConfigError, RpcSetting, StartError};
 use aolink_primitives::ans104::{Ed25519Signer, Signer, b64url_encode};
@@ -57,6 +57,12 @@ pub struct ChainConfig {
     /// How often the head is read once caught up, in ms (default 2000).
     #[serde(default = "default_poll_interval")]
     pub poll_interval_ms: u64,
+    /// `/readyz`: how many blocks a contract's mirror may trail the final head (default 64).
+    #[serde(default = "default_max_lag_blocks")]
+    pub max_lag_blocks: u64,
+    /// `/readyz`: how long without a successful poll, in ms (default 60000).
+    #[serde(default = "default_max_silence")]
+    pub max_silence_ms: u64,
     /// Largest `eth_getLogs` range in blocks (default 2000; providers often cap it).
     #[serde(default = "default_max_range")]
     pub max_range: u64,
@@ -100,6 +106,12 @@ pub enum FinalitySetting {
 
 fn default_finality() -> FinalitySetting {
     FinalitySetting::Named("finalized".into())
+}
+fn default_max_lag_blocks() -> u64 {
+    64
+}
+fn default_max_silence() -> u64 {
+    60_000
 }
 fn default_poll_interval() -> u64 {
     2_000
@@ -250,6 +262,10 @@ pub fn watcher_config(chain: &Chain, mirrors: &[Id]) -> WatcherConfig {
         })
         .collect();
     let mut config = WatcherConfig::new(chain.config.chain_id, chain.finality, contracts);
+    config.ready_limits = Some(ReadyLimits {
+        max_lag: chain.config.max_lag_blocks,
+        max_silence_ms: chain.config.max_silence_ms,
+    });
     let max = chain.config.max_range;
     config.range = (config.range.0.min(max), 1, max);
     config

@@ -23,7 +23,7 @@ use alloy::primitives::{Address, B256};
 use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, Log};
 use aolink_primitives::adapter::{
-    ChainId, ChainSink, ChainStatus, ContractStatus, CursorWrite, mirror_message_tags,
+    ChainId, ChainSink, ChainStatus, ContractStatus, CursorWrite, ReadyLimits, mirror_message_tags,
 };
 use aolink_primitives::ans104::{DataItem, Ed25519Signer, b64url_encode};
 use aolink_primitives::chain::{ChainEvent, ChainEventBatch, ChainHead, ChainReorg};
@@ -65,6 +65,9 @@ pub struct WatcherConfig {
     /// Attempts per RPC call before the poll gives up (and retries after a back-off): a
     /// provider that fails now and then slows ingestion down but never stops it.
     pub rpc_attempts: u32,
+    /// The readiness limits its status carries (none: it never holds `/readyz` back but
+    /// when unhealthy).
+    pub ready_limits: Option<ReadyLimits>,
 }
 
 impl WatcherConfig {
@@ -78,6 +81,7 @@ impl WatcherConfig {
             events_per_item: 500,
             reorg_window: 128,
             rpc_attempts: 6,
+            ready_limits: None,
         }
     }
 }
@@ -308,6 +312,7 @@ impl<P: Provider, S: ChainSink> Watcher<P, S> {
             failures_in_a_row: Some(self.seen.failures_in_a_row),
             last_error: self.seen.last_error.clone(),
             healthy: !deep_reorg && self.seen.failures_in_a_row < UNHEALTHY_AFTER_FAILURES,
+            ready_limits: self.config.ready_limits,
         };
         self.sink.report_status(&report.name, &status);
     }

@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aolink_primitives::adapter::{
-    ChainAdapter, ChainId, ChainSink, ChainStatus, MirrorOf, MirrorSpawn, RpcSetting, Started,
-    Stop, check_subscriptions, ensure_mirror, shown_url,
+    ChainAdapter, ChainId, ChainSink, ChainStatus, MirrorOf, MirrorSpawn, ReadyLimits, RpcSetting,
+    Started, Stop, check_subscriptions, ensure_mirror, shown_url,
 };
 pub use aolink_primitives::adapter::{ConfigError, StartError};
 use aolink_primitives::ans104::{Ed25519Signer, Signer, b64url_encode};
@@ -58,6 +58,12 @@ pub struct ClusterConfig {
     /// How often the head is read once caught up, in ms (default 1000).
     #[serde(default = "default_poll_interval")]
     pub poll_interval_ms: u64,
+    /// `/readyz`: how many slots a gateway's mirror may trail the head (default 300).
+    #[serde(default = "default_max_lag_slots")]
+    pub max_lag_slots: u64,
+    /// `/readyz`: how long without a successful poll, in ms (default 60000).
+    #[serde(default = "default_max_silence")]
+    pub max_silence_ms: u64,
     /// Per-request timeout in ms (default 30000).
     #[serde(default = "default_timeout")]
     pub rpc_timeout_ms: u64,
@@ -98,6 +104,12 @@ pub struct GatewayConfig {
 
 fn default_commitment() -> String {
     "finalized".into()
+}
+fn default_max_lag_slots() -> u64 {
+    300
+}
+fn default_max_silence() -> u64 {
+    60_000
 }
 fn default_poll_interval() -> u64 {
     1_000
@@ -285,6 +297,10 @@ pub fn watcher_config(cluster: &Cluster, mirrors: &[Id]) -> WatcherConfig {
     config.page_limit = cluster.config.page_limit;
     config.recheck = cluster.config.recheck;
     config.fetch_concurrency = cluster.config.fetch_concurrency;
+    config.ready_limits = Some(ReadyLimits {
+        max_lag: cluster.config.max_lag_slots,
+        max_silence_ms: cluster.config.max_silence_ms,
+    });
     config
 }
 

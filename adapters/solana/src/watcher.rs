@@ -28,7 +28,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aolink_primitives::adapter::{
-    ChainId, ChainSink, ChainStatus, ContractStatus, CursorWrite, PassedOver, mirror_message_tags,
+    ChainId, ChainSink, ChainStatus, ContractStatus, CursorWrite, PassedOver, ReadyLimits,
+    mirror_message_tags,
 };
 use aolink_primitives::ans104::{DataItem, Ed25519Signer, b64url_encode};
 use aolink_primitives::chain::{ChainEvent, ChainEventBatch, ChainHead};
@@ -125,6 +126,9 @@ pub struct WatcherConfig {
     pub events_per_item: usize,
     /// Attempts per RPC call before the poll gives up (and retries after a back-off).
     pub rpc_attempts: u32,
+    /// The readiness limits its status carries (none: it never holds `/readyz` back but
+    /// when unhealthy).
+    pub ready_limits: Option<ReadyLimits>,
 }
 
 impl WatcherConfig {
@@ -139,6 +143,7 @@ impl WatcherConfig {
             fetch_concurrency: 16,
             events_per_item: 500,
             rpc_attempts: 6,
+            ready_limits: None,
         }
     }
 }
@@ -383,6 +388,7 @@ impl<S: ChainSink> Watcher<S> {
             failures_in_a_row: Some(self.seen.failures_in_a_row),
             last_error: self.seen.last_error.clone(),
             healthy: self.seen.failures_in_a_row < UNHEALTHY_AFTER_FAILURES,
+            ready_limits: self.config.ready_limits,
         };
         self.sink.report_status(&report.name, &status);
     }

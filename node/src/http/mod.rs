@@ -70,6 +70,8 @@ pub fn router(node: Node, config: &HttpConfig) -> Result<Router, ItemError> {
         .route("/", get(su::info).post(su::post_root))
         .route("/timestamp", get(su::timestamp))
         .route("/health", get(su::health))
+        .route("/livez", get(su::livez))
+        .route("/readyz", get(su::readyz))
         .route("/status", get(su::status))
         .route("/metrics", get(metrics::metrics))
         .route("/processes/{id}", get(su::process))

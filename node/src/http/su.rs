@@ -6,6 +6,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
@@ -29,6 +30,27 @@ pub(crate) async fn info(State(s): State<AppState>) -> Json<Value> {
 /// `GET /health`.
 pub(crate) async fn health(State(s): State<AppState>) -> Json<Value> {
     Json(json!({ "status": "ok", "address": s.node.address() }))
+}
+
+/// `GET /livez`: the process serves HTTP (a liveness probe restarts it when this fails).
+pub(crate) async fn livez() -> Json<Value> {
+    Json(json!({ "live": true }))
+}
+
+/// `GET /readyz`: 200 while the store is writable and every chain is healthy and within its
+/// readiness limits, else 503 with the reasons (a readiness probe takes the node out of a
+/// load balancer meanwhile).
+pub(crate) async fn readyz(State(s): State<AppState>) -> (StatusCode, Json<Value>) {
+    let reasons = s.node.unready_reasons().await;
+    let status = if reasons.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({ "ready": reasons.is_empty(), "reasons": reasons })),
+    )
 }
 
 /// `GET /status`: the node and what each of its components (chain adapters) last reported.
