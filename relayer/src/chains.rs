@@ -10,13 +10,15 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use aolink_node::Node;
 use aolink_node::adapter::{ChainAdapter, StartError, Started, Stop};
 use aolink_node::ans104::{Ed25519Signer, b64url_encode};
 use aolink_node::keys::NodeKey;
 use aolink_primitives::delivery::AnswerSender;
 use tokio::sync::{mpsc, watch};
+
+use crate::config::{self, ConfigFault, Overrides};
 use tokio::task::JoinHandle;
 
 /// The adapter key's file in the data directory: its address is the `Authority` of every
@@ -39,25 +41,25 @@ pub struct ConfiguredChain {
 /// Takes the sections of family `A` out of `file`, checking each.
 fn take<A: ChainAdapter>(
     file: &mut toml::Table,
+    overrides: &Overrides,
     known: &mut Vec<&'static str>,
     chains: &mut Vec<ConfiguredChain>,
-) -> Result<()> {
+) -> Result<(), ConfigFault> {
     known.push(A::FAMILY);
     let Some(value) = file.remove(A::FAMILY) else {
         return Ok(());
     };
-    let sections: Vec<A::Section> = value
-        .try_into()
-        .with_context(|| format!("[[{}]]", A::FAMILY))?;
+    let sections: Vec<A::Section> = config::parse(value, A::FAMILY, overrides)?;
     for (index, section) in sections.into_iter().enumerate() {
-        let chain = A::check(section, index)?;
+        let chain = A::check(section, index)
+            .map_err(|e| ConfigFault(overrides.describe(&e.field, &e.reason)))?;
         let (name, component) = (chain.name().to_string(), chain.component());
         let chain_id = chain.chain_id().to_string();
         if let Some(first) = chains.iter().find(|c| c.component == component) {
-            bail!(
+            return Err(ConfigFault(format!(
                 "{name}: {component} is configured twice (first as {})",
                 first.name
-            );
+            )));
         }
         chains.push(ConfiguredChain {
             name,
@@ -103,59 +105,89 @@ pub struct Config {
 fn section<T: serde::de::DeserializeOwned + Default>(
     file: &mut toml::Table,
     name: &str,
-) -> Result<T> {
+    overrides: &Overrides,
+) -> Result<T, ConfigFault> {
     match file.remove(name) {
-        Some(value) => value.try_into().with_context(|| format!("[{name}]")),
+        Some(value) => config::parse(value, name, overrides),
         None => Ok(T::default()),
     }
 }
 
-/// Reads and checks `path`; every problem names its field.
+/// Reads and checks `path`, with the `AOLINK__…` overrides of the environment; every problem
+/// is a [`ConfigFault`] naming the file and the key (and the variable that set it).
 pub fn load(path: &Path) -> Result<Config> {
+    load_with(path, std::env::vars())
+}
+
+/// As [`load`], with the overrides of `vars`.
+pub fn load_with(path: &Path, vars: impl IntoIterator<Item = (String, String)>) -> Result<Config> {
+    let shown = path.display();
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading --config {}", path.display()))?;
-    let context = || format!("--config {}", path.display());
-    let mut file: toml::Table = toml::from_str(&text).with_context(context)?;
-    let attest: AttestSection = section(&mut file, "attest").with_context(context)?;
+        .map_err(|e| config::fault(format!("--config {shown}: cannot be read: {e}")))?;
+    let mut file: toml::Table = toml::from_str(&text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|span| {
+                let line = text[..span.start.min(text.len())].lines().count().max(1);
+                format!(" at line {line}")
+            })
+            .unwrap_or_default();
+        config::fault(format!("--config {shown}: not TOML{at}: {}", e.message()))
+    })?;
+    checked(&mut file, vars).map_err(|e| config::fault(format!("--config {shown}: {e}")))
+}
+
+fn checked(
+    file: &mut toml::Table,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigFault> {
+    let overrides = config::apply_overrides(file, vars)?;
+    let attest: AttestSection = section(file, "attest", &overrides)?;
     for (i, peer) in attest.peers.iter().enumerate() {
-        let url = reqwest::Url::parse(peer)
-            .with_context(|| format!("{}: attest.peers[{i}]: {peer:?} is not a URL", context()))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            bail!(
-                "{}: attest.peers[{i}]: {peer:?} is not an http(s) URL",
-                context()
-            );
+        let ok = reqwest::Url::parse(peer).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        if !ok {
+            let path = format!("attest.peers[{i}]");
+            return Err(ConfigFault(
+                overrides.describe(&path, &format!("{peer:?} is not an http(s) URL")),
+            ));
         }
     }
-    crate::delivery::quorum::SignerSets::new(attest.sets.clone()).with_context(context)?;
-    let delivery: crate::delivery::DeliverySettings =
-        section(&mut file, "delivery").with_context(context)?;
+    crate::delivery::quorum::SignerSets::new(attest.sets.clone())
+        .map_err(|e| ConfigFault(format!("{e:#}")))?;
+    let delivery: crate::delivery::DeliverySettings = section(file, "delivery", &overrides)?;
     if delivery.instances == 0 || delivery.rank >= delivery.instances {
-        bail!(
-            "{}: delivery.rank: {} is not 0 to delivery.instances - 1 ({} instances)",
-            context(),
-            delivery.rank,
-            delivery.instances
-        );
+        return Err(ConfigFault(overrides.describe(
+            "delivery.rank",
+            &format!(
+                "{} is not 0 to delivery.instances - 1 ({} instances)",
+                delivery.rank, delivery.instances
+            ),
+        )));
     }
     let (mut known, mut chains) = (Vec::new(), Vec::new());
     // One line per chain family.
-    take::<aolink_ethereum::service::Chain>(&mut file, &mut known, &mut chains)
-        .with_context(context)?;
-    take::<aolink_solana::service::Cluster>(&mut file, &mut known, &mut chains)
-        .with_context(context)?;
+    take::<aolink_ethereum::service::Chain>(file, &overrides, &mut known, &mut chains)?;
+    take::<aolink_solana::service::Cluster>(file, &overrides, &mut known, &mut chains)?;
     if let Some(unknown) = file.keys().next() {
-        bail!(
-            "{}: unknown section {unknown:?} (chain families: {}; and attest, delivery)",
-            context(),
+        return Err(ConfigFault(format!(
+            "unknown section {unknown:?} (chain families: {}; and attest, delivery)",
             known.join(", ")
-        );
+        )));
     }
     Ok(Config {
         chains,
         attest,
         delivery,
     })
+}
+
+/// A chain that could not start or stopped: a configuration error when the configuration (or
+/// the chain contradicting it) is at fault.
+fn start_error(name: &str, e: StartError) -> anyhow::Error {
+    match e {
+        StartError::Config(e) => config::fault(format!("{name}: {e}")),
+        other => anyhow::Error::new(other).context(name.to_string()),
+    }
 }
 
 /// The adapter key, created on first use.
@@ -203,7 +235,7 @@ impl Adapters {
             });
             let started = (chain.start)(node.clone(), adapter.clone(), stopped)
                 .await
-                .with_context(|| format!("starting {}", chain.name))?;
+                .map_err(|e| start_error(&chain.name, e))?;
             for mirror in &started.mirrors {
                 println!(
                     "mirror: chain {} contract {} process {}",
@@ -218,7 +250,7 @@ impl Adapters {
             let watch = started.watch;
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = watch.await {
-                    let _ = report.send(anyhow::anyhow!("{name}: {e}"));
+                    let _ = report.send(start_error(&name, e));
                 }
             }));
         }

@@ -12,6 +12,7 @@ use aolink_node::{Node, NodeConfig};
 use clap::{Parser, Subcommand};
 
 mod chains;
+mod config;
 mod delivery;
 mod mint;
 use tracing_subscriber::EnvFilter;
@@ -118,8 +119,19 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            exit_code(&e)
         }
+    }
+}
+
+/// The exit status of a failed command: [`config::EXIT_CONFIG`] for a configuration error
+/// (the file, a key, an override, a key file), 1 for anything that went wrong at run time.
+/// (Usage errors exit with 2, from clap.)
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    if e.chain().any(|cause| cause.is::<config::ConfigFault>()) {
+        ExitCode::from(config::EXIT_CONFIG)
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -223,7 +235,7 @@ async fn run_node(args: NodeArgs) -> Result<()> {
         attest.ethereum_key_file.as_deref(),
         attest.solana_key_file.as_deref(),
     )
-    .context("[attest]")?;
+    .map_err(|e| config::fault(format!("[attest]: {e}")))?;
     let mut node_config = NodeConfig::new(&args.data_dir);
     node_config.attest = AttestConfig {
         epoch: attest.epoch,
