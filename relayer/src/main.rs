@@ -15,6 +15,7 @@ mod chains;
 mod config;
 mod delivery;
 mod mint;
+mod operator;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -55,12 +56,47 @@ enum Command {
         #[arg(long, env = "AOLINK_NODE_URL", default_value = "http://127.0.0.1:4010")]
         node: String,
     },
+    /// Start an instance: write a commented configuration (DIR/aolink.toml), fresh
+    /// attestation keys (DIR/keys/, mode 0600) and the node key (DIR/data/), and print the
+    /// addresses to put in the gateways' signer sets. Never overwrites anything.
+    Init {
+        /// Where to write (created if missing).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// A running node's health, chains and delivery queue in a few lines; exits 1 when the
+    /// node reports itself unhealthy.
+    Status {
+        /// The running node.
+        #[arg(long, env = "AOLINK_NODE_URL", default_value = "http://127.0.0.1:4010")]
+        node: String,
+        /// Print `/status` as it is (JSON).
+        #[arg(long)]
+        json: bool,
+    },
+    /// The keys of this instance.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Check every schedule in a data directory (slots gap-free, hash chains, signatures).
     /// The node must not be running.
     Audit {
         /// The node's data directory.
         #[arg(long, env = "AOLINK_DATA_DIR", default_value = "aolink-data")]
         data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print the node and adapter addresses of a data directory and the attestation signers of
+    /// a configuration, without a running node.
+    Show {
+        /// The node's data directory.
+        #[arg(long, env = "AOLINK_DATA_DIR", default_value = "aolink-data")]
+        data_dir: PathBuf,
+        /// The configuration whose [attest] keys to show.
+        #[arg(long, env = "AOLINK_CONFIG")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -175,6 +211,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Mint(command) => mint::run(&command),
         Command::Replay { id, node } => runtime.block_on(replay(&node, &id)),
         Command::ResumeSigner { node } => runtime.block_on(resume_signer(&node)),
+        Command::Init { dir } => operator::init(&dir),
+        Command::Status { node, json } => runtime.block_on(operator::status(&node, json)),
+        Command::Keys(KeysCommand::Show { data_dir, config }) => {
+            operator::keys_show(&data_dir, config.as_deref())
+        }
     }
 }
 
