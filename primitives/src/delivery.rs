@@ -49,6 +49,16 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
+    /// Every state's name, in pipeline order.
+    pub const NAMES: [&'static str; 6] = [
+        "pending",
+        "signed",
+        "quorum",
+        "submitted",
+        "confirmed",
+        "dead",
+    ];
+
     /// The state's name, as `/status` and `/metrics` label it.
     pub fn name(&self) -> &'static str {
         match self {

@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 mod chains;
 mod config;
 mod delivery;
+mod devnet;
 mod mint;
 mod operator;
 use tracing_subscriber::EnvFilter;
@@ -56,6 +57,10 @@ enum Command {
         #[arg(long, env = "AOLINK_NODE_URL", default_value = "http://127.0.0.1:4010")]
         node: String,
     },
+    /// The whole system on this machine: anvil and a Solana devnet, the contracts, a node
+    /// watching both, and a walk-through (stakes, a question from each chain answered by an
+    /// aos process and delivered back, mint periods), then the status page until Ctrl-C.
+    Devnet(devnet::DevnetArgs),
     /// Start an instance: write a commented configuration (DIR/aolink.toml), fresh
     /// attestation keys (DIR/keys/, mode 0600) and the node key (DIR/data/), and print the
     /// addresses to put in the gateways' signer sets. Never overwrites anything.
@@ -145,12 +150,7 @@ struct NodeArgs {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(log_filter(std::env::var("AOLINK_LOG").ok().as_deref()))
-        .with_writer(std::io::stderr)
-        // Colour codes only on a terminal: a log file or a journal gets plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logging();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -168,6 +168,56 @@ fn exit_code(e: &anyhow::Error) -> ExitCode {
         ExitCode::from(config::EXIT_CONFIG)
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// How log lines are written to stderr (`AOLINK_LOG_FORMAT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    /// Coloured, for a person at a terminal.
+    Pretty,
+    /// One JSON object per line, with the current span and its parents: for log collectors.
+    Json,
+    /// Plain text lines (`level target: span{fields}: message fields`), no colour.
+    Text,
+}
+
+/// The format `AOLINK_LOG_FORMAT` asks for (`pretty`, `json` or `text`); by default pretty on a
+/// terminal and JSON lines otherwise.
+fn log_format(value: Option<&str>, terminal: bool) -> LogFormat {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        Some("pretty") => LogFormat::Pretty,
+        Some("json") => LogFormat::Json,
+        Some("text") => LogFormat::Text,
+        other => {
+            if let Some(other) = other {
+                eprintln!(
+                    "AOLINK_LOG_FORMAT={other:?} is not pretty, json or text; using the default"
+                );
+            }
+            if terminal {
+                LogFormat::Pretty
+            } else {
+                LogFormat::Json
+            }
+        }
+    }
+}
+
+fn init_logging() {
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let filter = log_filter(std::env::var("AOLINK_LOG").ok().as_deref());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log_format(std::env::var("AOLINK_LOG_FORMAT").ok().as_deref(), terminal) {
+        LogFormat::Pretty => builder.with_ansi(true).init(),
+        LogFormat::Text => builder.with_ansi(false).init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
     }
 }
 
@@ -212,6 +262,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Replay { id, node } => runtime.block_on(replay(&node, &id)),
         Command::ResumeSigner { node } => runtime.block_on(resume_signer(&node)),
         Command::Init { dir } => operator::init(&dir),
+        Command::Devnet(args) => runtime.block_on(devnet::run(args)),
         Command::Status { node, json } => runtime.block_on(operator::status(&node, json)),
         Command::Keys(KeysCommand::Show { data_dir, config }) => {
             operator::keys_show(&data_dir, config.as_deref())
@@ -478,4 +529,18 @@ fn eval(args: &EvalArgs) -> Result<()> {
         writeln!(out, "{}", aolink_node::compute::public_result(result))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_pretty_on_a_terminal_json_elsewhere_and_as_asked() {
+        assert_eq!(log_format(None, true), LogFormat::Pretty);
+        assert_eq!(log_format(None, false), LogFormat::Json);
+        assert_eq!(log_format(Some("text"), true), LogFormat::Text);
+        assert_eq!(log_format(Some("json"), true), LogFormat::Json);
+        assert_eq!(log_format(Some("xml"), false), LogFormat::Json);
+    }
 }

@@ -1,4 +1,5 @@
-//! One `AOLINK_LOG=debug` run follows a Chain-Event end to end: the transaction's event in the
+//! One `AOLINK_LOG=debug` run, logging JSON lines (the default off a terminal), follows a
+//! Chain-Event end to end: the transaction's event in the
 //! adapter's item, the item's slot on the mirror, its evaluation, and what the mirror forwarded
 //! from that slot, tied together by the message id, process and slot the lines carry.
 
@@ -23,12 +24,39 @@ fn field<'a>(line: &'a str, field: &str) -> Option<&'a str> {
     Some(rest[..end].trim_matches('"'))
 }
 
+/// The log's lines: JSON objects (the format when stderr is not a terminal), each written
+/// back as `span{k=v …}: … message k=v …` so the checks below read spans and fields alike.
 fn lines(log: &Path) -> Vec<String> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .lines()
-        .map(str::to_string)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| flatten(&v))
         .collect()
+}
+
+fn flatten(line: &serde_json::Value) -> String {
+    let pairs = |object: &serde_json::Value, skip: &str| -> String {
+        object
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.as_str() != skip)
+            .map(|(k, v)| match v.as_str() {
+                Some(text) => format!("{k}={text}"),
+                None => format!("{k}={v}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut out = String::new();
+    for span in line["spans"].as_array().into_iter().flatten() {
+        let name = span["name"].as_str().unwrap_or("");
+        out.push_str(&format!("{name}{{{}}}: ", pairs(span, "name")));
+    }
+    let message = line["fields"]["message"].as_str().unwrap_or("");
+    out.push_str(&format!(" {message} {}", pairs(&line["fields"], "message")));
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
 use crate::Node;
-use crate::ans104::b64url_decode_32;
+use crate::ans104::{b64url_decode_32, b64url_encode};
 use crate::compute::ComputeError;
 use crate::compute::message::dry_run_message;
 use crate::store::Id;
@@ -255,15 +255,21 @@ pub(crate) async fn dry_run(
             "body: expected a JSON object",
         ));
     }
+    Ok(Json(dry_run_value(&s, pid, &body).await?))
+}
+
+/// Evaluates the dry-run message `body` on process `pid`'s current memory.
+pub(crate) async fn dry_run_value(s: &AppState, pid: Id, body: &Value) -> Result<Value, ApiError> {
+    let process_text = b64url_encode(&pid);
     if s.node.store().process(&pid)?.is_none() {
         return Err(ApiError::not_found(format!(
             "process {process_text} is not scheduled by this node"
         )));
     }
     let last = last_assignment(&s.node, &pid)?;
-    let msg = dry_run_message(&body, &process_text, last.as_ref());
+    let msg = dry_run_message(body, &process_text, last.as_ref());
     let compute = s.node.compute().clone();
-    Ok(Json(blocking(move || compute.dry_run(&pid, &msg)).await?))
+    blocking(move || compute.dry_run(&pid, &msg)).await
 }
 
 /// `GET /state/{process}`: the process's memory after everything scheduled, raw.

@@ -31,6 +31,15 @@ impl ApiError {
     }
 
     /// A 404.
+    /// A failure of the node itself (500).
+    pub fn internal(reason: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            reason: reason.into(),
+            field: None,
+        }
+    }
+
     pub fn not_found(reason: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::NOT_FOUND,

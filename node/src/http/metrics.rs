@@ -41,11 +41,13 @@ fn delivery_samples(node: &crate::Node) -> Vec<Sample> {
     let mut out = Vec::new();
     match node.delivery_summary() {
         Ok(summary) => {
-            for (state, n) in &summary.by_state {
+            // Every state, zero or not: a query or an alert on one finds it from the start.
+            for state in aolink_primitives::delivery::DeliveryState::NAMES {
+                let n = summary.by_state.get(state).copied().unwrap_or(0);
                 out.push((
                     "aolink_deliveries".into(),
-                    vec![("state", state.clone())],
-                    *n as f64,
+                    vec![("state", state.to_string())],
+                    n as f64,
                 ));
             }
             out.push((

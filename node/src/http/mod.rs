@@ -11,6 +11,7 @@ mod error;
 mod graphql;
 mod metrics;
 mod su;
+mod ui;
 
 use std::sync::Arc;
 
@@ -72,6 +73,8 @@ pub fn router(node: Node, config: &HttpConfig) -> Result<Router, ItemError> {
         .route("/health", get(su::health))
         .route("/livez", get(su::livez))
         .route("/readyz", get(su::readyz))
+        .route("/ui", get(ui::page))
+        .route("/ui/data", get(ui::data))
         .route("/status", get(su::status))
         .route("/metrics", get(metrics::metrics))
         .route("/processes/{id}", get(su::process))

@@ -10,6 +10,7 @@ use std::time::Duration;
 use aolink_node::ans104::{DataItem, Ed25519Signer, Tag, b64url_encode};
 
 pub mod answers;
+pub mod browser;
 pub mod proxy;
 pub mod solana_answers;
 
