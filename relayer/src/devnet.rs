@@ -301,6 +301,18 @@ fn start_node(dir: &Path, listen: SocketAddr, config: &Path) -> Result<NodeChild
     })
 }
 
+/// A fresh Solana key pair with `lamports` from the devnet's faucet.
+async fn funded(rpc: &RpcClient, lamports: u64) -> Result<Keypair> {
+    let key = Keypair::new();
+    let airdrop = rpc.request_airdrop(&key.pubkey(), lamports).await?;
+    rpc.poll_for_signature_with_commitment(
+        &airdrop,
+        solana_commitment_config::CommitmentConfig::confirmed(),
+    )
+    .await?;
+    Ok(key)
+}
+
 /// The node's key, from the data directory it created.
 fn node_key(node: &NodeChild) -> Result<Ed25519Signer> {
     let path = node.data_dir.join(aolink_node::keys::KEY_FILE);
@@ -433,16 +445,7 @@ pub async fn run(args: DevnetArgs) -> Result<()> {
         &relayer_key,
         &format!("{}\n", hex::encode(anvil.keys()[1].to_bytes())),
     )?;
-    let payer = Keypair::new();
-    let airdrop = sol_rpc
-        .request_airdrop(&payer.pubkey(), 10_000_000_000)
-        .await?;
-    sol_rpc
-        .poll_for_signature_with_commitment(
-            &airdrop,
-            solana_commitment_config::CommitmentConfig::confirmed(),
-        )
-        .await?;
+    let payer = funded(&sol_rpc, 10_000_000_000).await?;
     let payer_file = keys.join("relayer-solana.key");
     write_private(
         &payer_file,
@@ -779,16 +782,7 @@ async fn walk_through(
         ));
 
         step("a dApp on Solana asks it");
-        let asker = Keypair::new();
-        let airdrop = sol_rpc
-            .request_airdrop(&asker.pubkey(), 1_000_000_000)
-            .await?;
-        sol_rpc
-            .poll_for_signature_with_commitment(
-                &airdrop,
-                solana_commitment_config::CommitmentConfig::confirmed(),
-            )
-            .await?;
+        let asker = funded(sol_rpc, 1_000_000_000).await?;
         let memo = format!(
             "aolink:v1:{}",
             json!({"process": process.id_b64(), "action": "Ask", "data": "meaning?"})
