@@ -295,6 +295,16 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configurations_in_deploy_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/config");
+        for (name, chains) in [("mainnet.toml", 2), ("sepolia.toml", 2)] {
+            let config = load_with(&root.join(name), Vec::new())
+                .unwrap_or_else(|e| panic!("deploy/config/{name}: {e:#}"));
+            assert_eq!(config.chains.len(), chains, "{name}");
+        }
+    }
+
+    #[test]
     fn each_family_takes_its_own_sections() {
         let chains = load_text(CHAIN).unwrap();
         assert_eq!(chains.len(), 1);
