@@ -236,6 +236,7 @@ struct Inner {
     meta: NodeMeta,
     runtimes: Mutex<HashMap<Id, Arc<Mutex<Runtime>>>>,
     modules: Mutex<HashMap<Id, WasmModule>>,
+    latency: super::latency::LatencyHistogram,
 }
 
 /// The compute unit. Cheap to clone.
@@ -278,6 +279,7 @@ impl Compute {
                 meta: meta.clone(),
                 runtimes: Mutex::new(HashMap::new()),
                 modules: Mutex::new(HashMap::new()),
+                latency: super::latency::LatencyHistogram::default(),
             }),
         })
     }
@@ -474,6 +476,11 @@ impl Compute {
         )
     }
 
+    /// How long evaluations have taken since start.
+    pub fn latency(&self) -> &super::latency::LatencyHistogram {
+        &self.inner.latency
+    }
+
     /// Evaluates `process` up to and including `slot` (or its newest slot), persisting every
     /// result, with the cron messages due between its messages. Blocking: call it from a
     /// blocking thread.
@@ -508,7 +515,9 @@ impl Compute {
                 if let Some(left) = slot.checked_sub(1) {
                     self.run_ticks(rt, &mut batch, left, a.timestamp)?;
                 }
+                let started = std::time::Instant::now();
                 let result = self.step(rt, Step::Slot(slot), &msg, a.timestamp)?;
+                self.inner.latency.record(started.elapsed());
                 tracing::debug!(
                     error = result.get("Error").is_some(),
                     messages = result["Messages"].as_array().map_or(0, Vec::len),

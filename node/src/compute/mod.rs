@@ -8,6 +8,7 @@
 
 pub mod cron;
 mod evaluator;
+pub mod latency;
 pub mod message;
 pub mod messenger;
 pub mod wasm;

@@ -25,14 +25,16 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     let extra = tokio::task::spawn_blocking(move || delivery_samples(&node))
         .await
         .unwrap_or_default();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        render(
-            &as_values(s.node.statuses()),
-            s.node.unrouted_calls().count,
-            extra,
-        ),
-    )
+    let mut text = render(
+        &as_values(s.node.statuses()),
+        s.node.unrouted_calls().count,
+        extra,
+    );
+    text.push_str(&s.node.compute().latency().render(
+        "aolink_evaluation_seconds",
+        "How long evaluating one scheduled message took.",
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 /// The delivery queue and the signer: records per state, the open ones and the age of the
