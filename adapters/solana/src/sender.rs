@@ -40,12 +40,11 @@ use solana_message::Message;
 use solana_pubkey::Pubkey;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_rpc_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
-use solana_rpc_client_api::config::{RpcSimulateTransactionConfig, RpcTransactionConfig};
+use solana_rpc_client_api::config::RpcSimulateTransactionConfig;
 use solana_rpc_client_api::request::RpcRequest;
 use solana_signature::Signature;
 use solana_signer::Signer;
 use solana_transaction::Transaction;
-use solana_transaction_status_client_types::UiTransactionEncoding;
 
 use crate::memo::MEMO_PROGRAMS;
 use crate::transaction;
@@ -212,30 +211,15 @@ impl SolanaSender {
 
     /// Whether the transaction `signature` delivered `answer` with a trusted quorum.
     async fn delivers(&self, signature: &str, answer: &Answer) -> Result<bool, SendError> {
-        let parsed: Signature = signature
-            .parse()
-            .map_err(|_| retry("the RPC listed a bad signature", signature))?;
-        let config = RpcTransactionConfig {
-            encoding: Some(UiTransactionEncoding::Json),
-            commitment: Some(self.commitment),
-            max_supported_transaction_version: Some(0),
-        };
-        let fetched = self
-            .rpc
-            .get_transaction_with_config(&parsed, config)
+        let read = transaction::fetch(&self.rpc, signature, self.commitment)
             .await
             .map_err(|e| retry("reading a delivery", e))?;
-        let read = transaction::read(signature, &fetched).map_err(|e| retry("reading", e))?;
         if read.failed {
             return Ok(false);
         }
-        let top_level: Vec<([u8; 32], &[u8])> = read
-            .executed
-            .iter()
-            .map(|e| (e.program.to_bytes(), e.data.as_slice()))
-            .collect();
+        let instructions = read.program_data();
         let sets = self.sets.read().map(|s| s.clone()).unwrap_or_default();
-        Ok(match verify_answer_instructions(&top_level, &sets) {
+        Ok(match verify_answer_instructions(&instructions, &sets) {
             Ok((payload, _)) => payload.answer_id() == answer.id(),
             Err(e) => {
                 tracing::warn!(tx = signature, error = %e, "a memo names this answer without a trusted quorum");

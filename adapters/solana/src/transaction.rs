@@ -4,11 +4,15 @@
 //! Instructions are read from the message and `meta.innerInstructions`, never from the logs,
 //! which a validator truncates.
 
+use solana_commitment_config::CommitmentConfig;
 use solana_pubkey::Pubkey;
+use solana_rpc_client::nonblocking::rpc_client::RpcClient;
+use solana_rpc_client_api::config::RpcTransactionConfig;
+use solana_signature::Signature;
 use solana_transaction_status_client_types::option_serializer::OptionSerializer;
 use solana_transaction_status_client_types::{
     EncodedConfirmedTransactionWithStatusMeta, EncodedTransaction, UiCompiledInstruction,
-    UiInstruction, UiMessage,
+    UiInstruction, UiMessage, UiTransactionEncoding,
 };
 
 use crate::memo::Executed;
@@ -121,6 +125,48 @@ pub fn read(
         keys,
         executed,
     })
+}
+
+impl Read {
+    /// Every executed instruction as `(program id, data)`, in execution order: what
+    /// [`aolink_primitives::answer::verify_answer_instructions`] reads of a delivery.
+    pub fn program_data(&self) -> Vec<([u8; 32], &[u8])> {
+        self.executed
+            .iter()
+            .map(|e| (e.program.to_bytes(), e.data.as_slice()))
+            .collect()
+    }
+}
+
+/// How a transaction is fetched to be [`read`]: `json` encoding, versioned messages, at
+/// `commitment`.
+pub fn fetch_config(commitment: CommitmentConfig) -> RpcTransactionConfig {
+    RpcTransactionConfig {
+        encoding: Some(UiTransactionEncoding::Json),
+        commitment: Some(commitment),
+        max_supported_transaction_version: Some(0),
+    }
+}
+
+/// Fetches the transaction `signature` at `commitment` and reads it (one attempt; the
+/// watcher wraps its own in retries).
+pub async fn fetch(
+    rpc: &RpcClient,
+    signature: &str,
+    commitment: CommitmentConfig,
+) -> Result<Read, Unreadable> {
+    let unreadable = |reason: String| Unreadable {
+        signature: signature.to_string(),
+        reason,
+    };
+    let parsed: Signature = signature
+        .parse()
+        .map_err(|_| unreadable("not a transaction signature".into()))?;
+    let fetched = rpc
+        .get_transaction_with_config(&parsed, fetch_config(commitment))
+        .await
+        .map_err(|e| unreadable(format!("getTransaction: {e}")))?;
+    read(signature, &fetched)
 }
 
 #[cfg(test)]

@@ -39,11 +39,10 @@ use solana_commitment_config::CommitmentConfig;
 use solana_pubkey::Pubkey;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_rpc_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
-use solana_rpc_client_api::config::{RpcSignatureStatusConfig, RpcTransactionConfig};
+use solana_rpc_client_api::config::RpcSignatureStatusConfig;
 use solana_rpc_client_api::request::RpcRequest;
 use solana_rpc_client_api::response::RpcConfirmedTransactionStatusWithSignature;
 use solana_signature::Signature;
-use solana_transaction_status_client_types::UiTransactionEncoding;
 
 use crate::memo;
 use crate::transaction;
@@ -759,11 +758,7 @@ impl<S: ChainSink> Watcher<S> {
         gateway: &WatchedGateway,
     ) -> Result<transaction::Read, WatchError> {
         let signature = parse_signature(gateway, &listed.signature)?;
-        let config = RpcTransactionConfig {
-            encoding: Some(UiTransactionEncoding::Json),
-            commitment: Some(self.config.commitment.config()),
-            max_supported_transaction_version: Some(0),
-        };
+        let config = transaction::fetch_config(self.config.commitment.config());
         let fetched = self
             .with_retries("getTransaction", || {
                 self.rpc.get_transaction_with_config(&signature, config)

@@ -11,11 +11,8 @@ use solana_commitment_config::CommitmentConfig;
 use solana_keypair::{Keypair, write_keypair_file};
 use solana_pubkey::Pubkey;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
-use solana_rpc_client_api::config::RpcTransactionConfig;
 use solana_signer::Signer;
-use solana_transaction_status_client_types::{
-    EncodedTransaction, UiMessage, UiTransactionEncoding,
-};
+use solana_transaction_status_client_types::{EncodedTransaction, UiMessage};
 
 // The example itself, not a copy: its `main` is the only part the test does not call.
 #[allow(dead_code)]
@@ -99,11 +96,7 @@ async fn the_example_sends_a_call_the_adapter_reads() {
     let fetched = client
         .get_transaction_with_config(
             &signature,
-            RpcTransactionConfig {
-                encoding: Some(UiTransactionEncoding::Json),
-                commitment: Some(CommitmentConfig::confirmed()),
-                max_supported_transaction_version: Some(0),
-            },
+            transaction::fetch_config(CommitmentConfig::confirmed()),
         )
         .await
         .unwrap();

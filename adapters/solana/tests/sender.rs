@@ -19,9 +19,7 @@ use ed25519_dalek::{Signer as _, SigningKey};
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
-use solana_rpc_client_api::config::RpcTransactionConfig;
 use solana_signer::Signer;
-use solana_transaction_status_client_types::UiTransactionEncoding;
 
 struct Setup {
     devnet: Devnet,
@@ -128,25 +126,15 @@ impl Setup {
         }
     }
 
-    /// The top-level instructions of a landed transaction, as a client reads them.
+    /// The executed instructions of a landed transaction, as a client reads them.
     async fn instructions(&self, signature: &str) -> Vec<([u8; 32], Vec<u8>)> {
-        let fetched = self
-            .rpc
-            .get_transaction_with_config(
-                &signature.parse().unwrap(),
-                RpcTransactionConfig {
-                    encoding: Some(UiTransactionEncoding::Json),
-                    commitment: Some(CommitmentConfig::confirmed()),
-                    max_supported_transaction_version: Some(0),
-                },
-            )
+        let read = transaction::fetch(&self.rpc, signature, CommitmentConfig::confirmed())
             .await
             .unwrap();
-        let read = transaction::read(signature, &fetched).unwrap();
         assert!(!read.failed);
-        read.executed
-            .iter()
-            .map(|e| (e.program.to_bytes(), e.data.clone()))
+        read.program_data()
+            .into_iter()
+            .map(|(program, data)| (program, data.to_vec()))
             .collect()
     }
 }

@@ -19,9 +19,7 @@ use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_rpc_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
-use solana_rpc_client_api::config::RpcTransactionConfig;
 use solana_signer::Signer;
-use solana_transaction_status_client_types::UiTransactionEncoding;
 
 use super::answers::{ATTEST, deliveries, quorum_toml, start_instance};
 use super::{RunningNode, SolanaCluster, free_ports, key_file};
@@ -184,29 +182,15 @@ key_file = "{payer}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        let fetched = self
-            .rpc
-            .get_transaction_with_config(
-                &signature.parse().unwrap(),
-                RpcTransactionConfig {
-                    encoding: Some(UiTransactionEncoding::Json),
-                    commitment: Some(CommitmentConfig::confirmed()),
-                    max_supported_transaction_version: Some(0),
-                },
-            )
+        let read = transaction::fetch(&self.rpc, &signature, CommitmentConfig::confirmed())
             .await
             .unwrap();
-        let read = transaction::read(&signature, &fetched).unwrap();
         assert!(!read.failed);
         assert!(
             read.keys.contains(&self.dapp.pubkey()),
             "the dApp is a key of the delivery"
         );
-        let instructions: Vec<([u8; 32], &[u8])> = read
-            .executed
-            .iter()
-            .map(|e| (e.program.to_bytes(), e.data.as_slice()))
-            .collect();
+        let instructions = read.program_data();
         let (payload, memo) = verify_answer_instructions(&instructions, &[self.set()])
             .unwrap_or_else(|e| panic!("the delivery does not verify: {e}"));
         (signature, payload, memo)
